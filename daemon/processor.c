@@ -1,0 +1,67 @@
+#include "processor.h"
+
+#include <stdlib.h>
+
+#include "archive.h"
+#include "util.h"
+
+/* Messages per run: large enough to amortise the commit, small enough to
+ * return to the network quickly. */
+#define PROCESS_BATCH 64
+
+struct processor {
+	struct store *st;
+	const struct config *cfg;
+	struct event *ev;
+	struct event *retry_ev;
+};
+
+static void processor_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct processor *p = arg;
+	int n = archive_process(p->st, p->cfg, PROCESS_BATCH);
+	if (n < 0) {
+		/* Busy or failing database: try again a little later. */
+		log_warn("processor: archive run failed (%d), retrying in 1s", n);
+		struct timeval tv = {1, 0};
+		evtimer_add(p->retry_ev, &tv);
+		return;
+	}
+	if (n > 0)
+		event_active(p->ev, 0, 0); /* more may be waiting */
+}
+
+struct processor *processor_new(struct event_base *base, struct store *st, int priority)
+{
+	struct processor *p = xcalloc(1, sizeof *p);
+	p->st = st;
+	p->ev = event_new(base, -1, 0, processor_run, p);
+	p->retry_ev = evtimer_new(base, processor_run, p);
+	if (!p->ev || !p->retry_ev) {
+		log_err("processor: cannot create events");
+		abort();
+	}
+	event_priority_set(p->ev, priority);
+	return p;
+}
+
+void processor_set_config(struct processor *p, const struct config *cfg)
+{
+	p->cfg = cfg;
+}
+
+void processor_kick(void *arg)
+{
+	struct processor *p = arg;
+	event_active(p->ev, 0, 0); /* a no-op when already active */
+}
+
+void processor_free(struct processor *p)
+{
+	if (!p)
+		return;
+	event_free(p->ev);
+	event_free(p->retry_ev);
+	free(p);
+}
+

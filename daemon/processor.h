@@ -1,0 +1,19 @@
+/* processor: runs archive_process() from the event loop after commits, at
+ * a lower priority than network I/O so intake is never starved by it. */
+#ifndef DIALOGUE_PROCESSOR_H
+#define DIALOGUE_PROCESSOR_H
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "store.h"
+
+struct processor;
+
+struct processor *processor_new(struct event_base *base, struct store *st, int priority);
+void processor_set_config(struct processor *p, const struct config *cfg);
+/* Schedule a run (cheap; many kicks before a run make one run). */
+void processor_kick(void *p);
+void processor_free(struct processor *p);
+
+#endif

@@ -1,0 +1,1183 @@
+/* message: the archive's view of an RFC 5322 message.
+ *
+ * libetpan parses the header fields, the MIME fields of each part, RFC 2047
+ * words and transfer encodings. The walk over the MIME tree is our own:
+ * libetpan's mailmime_parse() recurses without bound and rescans every
+ * nested body, which a hostile message turns into a stack overflow or
+ * quadratic time. Here depth, part count and decoded size are all capped.
+ *
+ * Everything runs on a normalised copy of the input (CRLF line ends, no NUL
+ * bytes, final CRLF) because libetpan's parsers expect exactly that; the
+ * synthetic Message-ID hashes the original bytes. */
+#define _GNU_SOURCE /* memmem(): linear time, unlike a naive search */
+#include "message.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libetpan/libetpan.h>
+#include <openssl/evp.h>
+
+#include "util.h"
+
+#define BODY_MAX (1024 * 1024)    /* body_text, bytes of UTF-8 */
+#define DECODE_MAX (8 * BODY_MAX) /* encoded bytes of one part we look at */
+#define PHRASE_MAX 8192           /* subject or display name before decoding */
+#define DEPTH_MAX 32
+#define PARTS_MAX 1000
+#define ID_MAX 998 /* RFC 5322 line length: no real msg-id is longer */
+#define REFS_MAX 50
+
+/* ---- UTF-8 --------------------------------------------------------------- */
+
+enum clean_mode {
+	CLEAN_RAW,    /* drop NUL only */
+	CLEAN_HEADER, /* one line: TAB becomes space, other controls go */
+	CLEAN_BODY    /* LF line ends: CRLF and lone CR become LF */
+};
+
+/* Length of the well-formed UTF-8 sequence at S (at most N bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t need;
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		need = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		need = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		need = 4;
+	else
+		return 0;
+	/* Overlongs, surrogates and code points past U+10FFFF. */
+	if (s[0] == 0xE0)
+		lo = 0xA0;
+	else if (s[0] == 0xED)
+		hi = 0x9F;
+	else if (s[0] == 0xF0)
+		lo = 0x90;
+	else if (s[0] == 0xF4)
+		hi = 0x8F;
+	if (n < need || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < need; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	return need;
+}
+
+static int utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_seq(p + i, n - i);
+		if (k == 0)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+static void utf8_put(struct sbuf *b, unsigned cp)
+{
+	char c[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		c[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		c[0] = (char)(0xC0 | (cp >> 6));
+		c[1] = (char)(0x80 | (cp & 0x3F));
+		n = 2;
+	} else {
+		c[0] = (char)(0xE0 | (cp >> 12));
+		c[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		c[2] = (char)(0x80 | (cp & 0x3F));
+		n = 3;
+	}
+	sbuf_add(b, c, n);
+}
+
+#define REPLACEMENT "\xEF\xBF\xBD"
+
+/* Append S[0..n) to B as valid UTF-8: bad bytes become U+FFFD. */
+static void add_clean(struct sbuf *b, const char *s, size_t n, enum clean_mode mode)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		if (c >= 0x80) {
+			size_t k = utf8_seq(p + i, n - i);
+			if (k == 0) {
+				sbuf_add(b, REPLACEMENT, 3);
+				i++;
+			} else {
+				sbuf_add(b, p + i, k);
+				i += k;
+			}
+			continue;
+		}
+		i++;
+		if (c == 0)
+			continue;
+		if (mode == CLEAN_HEADER && (c < 0x20 || c == 0x7F)) {
+			if (c == '\t')
+				sbuf_addc(b, ' ');
+			continue;
+		}
+		if (mode == CLEAN_BODY && c == '\r') {
+			if (i < n && p[i] == '\n')
+				continue;
+			c = '\n';
+		}
+		sbuf_addc(b, (char)c);
+	}
+}
+
+/* ---- charsets ------------------------------------------------------------ */
+
+/* windows-1252 0x80..0x9F; the five holes map to the C1 controls, as the
+ * WHATWG encoding standard does. */
+static const unsigned short cp1252_c1[32] = {
+	0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+	0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
+	0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+};
+
+static void add_cp1252(struct sbuf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x80)
+			sbuf_addc(b, (char)c);
+		else if (c < 0xA0)
+			utf8_put(b, cp1252_c1[c - 0x80]);
+		else
+			utf8_put(b, c);
+	}
+}
+
+/* Text in an unknown or absent charset: UTF-8 if it mostly is (a stray bad
+ * byte then becomes U+FFFD), else windows-1252, where valid multi-byte
+ * UTF-8 sequences are rare. */
+static void add_unknown(struct sbuf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t good = 0, bad = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_seq(p + i, n - i);
+		if (k == 0) {
+			bad++;
+			i++;
+		} else {
+			good += k > 1;
+			i += k;
+		}
+	}
+	if (bad == 0 || good >= bad)
+		add_clean(b, s, n, CLEAN_RAW);
+	else
+		add_cp1252(b, s, n);
+}
+
+struct alias {
+	const char *name;
+	const char *iconv_name; /* NULL: treat as unknown; "1252": ours */
+};
+
+/* Labels seen in mail that glibc's iconv lacks or decodes too strictly. */
+static const struct alias aliases[] = {
+	{"us-ascii", NULL}, {"ascii", NULL}, {"ansi_x3.4-1968", NULL}, {"unknown", NULL},
+	{"unknown-8bit", NULL}, {"x-unknown", NULL}, {"default", NULL}, {"8bit", NULL},
+	{"x-user-defined", NULL}, {"iso-8859-1", "1252"}, {"iso8859-1", "1252"},
+	{"iso_8859-1", "1252"}, {"latin1", "1252"}, {"l1", "1252"}, {"windows-1252", "1252"},
+	{"cp1252", "1252"}, {"x-cp1252", "1252"}, {"gb2312", "GB18030"}, {"gbk", "GB18030"},
+	{"x-gbk", "GB18030"}, {"cp936", "GB18030"}, {"euc-cn", "GB18030"},
+	{"ks_c_5601-1987", "CP949"}, {"euc-kr", "CP949"}, {"windows-949", "CP949"},
+	{"iso-8859-8-i", "ISO-8859-8"}, {"iso-8859-8-e", "ISO-8859-8"},
+	{"iso-2022-jp", "ISO-2022-JP-2"}, {"shift_jis", "CP932"}, {"shift-jis", "CP932"},
+	{"sjis", "CP932"}, {"x-sjis", "CP932"}, {"windows-31j", "CP932"}, {"big5", "BIG5-HKSCS"},
+	{"unicode-1-1-utf-7", "UTF-7"}, {"tis-620", "CP874"}, {"windows-874", "CP874"},
+	{"x-mac-roman", "MACINTOSH"},
+};
+
+/* Convert with iconv; -1 when iconv does not know the charset. */
+static int add_iconv(struct sbuf *b, const char *s, size_t n, const char *charset)
+{
+	iconv_t cd = iconv_open("UTF-8", charset);
+	char obuf[4096];
+	char *in = (char *)s;
+	size_t inleft = n;
+
+	if (cd == (iconv_t)-1)
+		return -1;
+	while (inleft > 0) {
+		char *o = obuf;
+		size_t oleft = sizeof obuf;
+		size_t r = iconv(cd, &in, &inleft, &o, &oleft);
+		int err = errno;
+		sbuf_add(b, obuf, (size_t)(o - obuf));
+		if (r != (size_t)-1 || err == E2BIG)
+			continue;
+		sbuf_add(b, REPLACEMENT, 3);
+		if (err != EILSEQ)
+			break; /* EINVAL: truncated sequence at the end */
+		in++;
+		inleft--;
+	}
+	char *o = obuf;
+	size_t oleft = sizeof obuf;
+	iconv(cd, NULL, NULL, &o, &oleft); /* shift back to the initial state */
+	sbuf_add(b, obuf, (size_t)(o - obuf));
+	iconv_close(cd);
+	return 0;
+}
+
+/* Append S[0..n) in CHARSET to B as UTF-8 (not yet cleaned). */
+static void add_charset(struct sbuf *b, const char *s, size_t n, const char *charset)
+{
+	char name[48];
+	size_t len = 0;
+
+	if (charset) {
+		while (*charset == ' ' || *charset == '\t' || *charset == '"')
+			charset++;
+		for (; charset[len] && len < sizeof name - 1; len++) {
+			unsigned char c = (unsigned char)charset[len];
+			if (c == '"' || c == ' ' || c == '\t' || c == ';')
+				break;
+			/* Keep iconv's own suffixes ("//IGNORE") and odd bytes out. */
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':'))
+				goto unknown;
+			name[len] = (char)c;
+		}
+		if (charset[len] && charset[len] != '"' && charset[len] != ' ' &&
+		    charset[len] != '\t' && charset[len] != ';')
+			goto unknown;
+	}
+	name[len] = '\0';
+	if (len == 0)
+		goto unknown;
+	if (ascii_strcasecmp(name, "utf-8") == 0 || ascii_strcasecmp(name, "utf8") == 0) {
+		sbuf_add(b, s, n); /* add_clean() replaces what is not UTF-8 */
+		return;
+	}
+	const char *conv = name;
+	for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+		if (ascii_strcasecmp(name, aliases[i].name) == 0) {
+			conv = aliases[i].iconv_name;
+			break;
+		}
+	}
+	if (!conv)
+		goto unknown;
+	if (strcmp(conv, "1252") == 0) {
+		add_cp1252(b, s, n);
+		return;
+	}
+	if (add_iconv(b, s, n, conv) == 0)
+		return;
+unknown:
+	add_unknown(b, s, n);
+}
+
+char *msg_to_utf8(const char *text, size_t len, const char *charset)
+{
+	struct sbuf raw = {0}, out = {0};
+
+	if (!text)
+		return xstrdup("");
+	add_charset(&raw, text, len, charset);
+	add_clean(&out, raw.buf ? raw.buf : "", raw.len, CLEAN_RAW);
+	sbuf_free(&raw);
+	return sbuf_detach(&out);
+}
+
+/* ---- header values ------------------------------------------------------- */
+
+static int is_wsp(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Trimmed, cleaned copy of S[0..n) for a one-line field. */
+static char *clean_line(const char *s, size_t n)
+{
+	struct sbuf b = {0};
+	add_clean(&b, s, n, CLEAN_HEADER);
+	char *r = sbuf_detach(&b);
+	return str_trim(r);
+}
+
+/* RFC 2047 phrase (Subject, display name) to one line of UTF-8.
+ * mailmime_encoded_phrase_parse() stops at the first "=?" that is not an
+ * encoded word and gives up on a whole phrase when one word fails to
+ * convert, so it is called again after such a point, which is copied raw. */
+static char *decode_phrase(const char *s)
+{
+	struct sbuf b = {0}, in = {0};
+	size_t idx = 0;
+
+	/* Raw 8-bit text first becomes valid UTF-8, so libetpan converts it
+	 * from UTF-8 without its '?' substitutions; encoded words are ASCII. */
+	add_unknown(&in, s, strnlen(s, PHRASE_MAX));
+	s = in.buf ? in.buf : "";
+	size_t len = in.len;
+
+	while (idx < len) {
+		size_t start = idx;
+		char *dec = NULL;
+
+		if (start > 0 && is_wsp(s[start]))
+			sbuf_addc(&b, ' ');
+		int r = mailmime_encoded_phrase_parse("utf-8", s, len, &idx, "utf-8", &dec);
+		if (r == MAILIMF_NO_ERROR && dec) {
+			sbuf_adds(&b, dec);
+			free(dec);
+		} else {
+			free(dec);
+			idx = start;
+		}
+		if (idx <= start) {
+			size_t end = start;
+			while (end < len && is_wsp(s[end]))
+				end++;
+			while (end < len && !is_wsp(s[end]))
+				end++;
+			sbuf_add(&b, s + start, end - start);
+			idx = end;
+		}
+	}
+	char *r = clean_line(b.buf ? b.buf : "", b.len);
+	sbuf_free(&b);
+	sbuf_free(&in);
+	return r;
+}
+
+/* A msg-id without its brackets, or NULL when nothing usable is left. */
+static char *clean_id(const char *s, size_t n)
+{
+	while (n && is_wsp(*s)) {
+		s++;
+		n--;
+	}
+	while (n && is_wsp(s[n - 1]))
+		n--;
+	if (n && *s == '<') {
+		s++;
+		n--;
+	}
+	if (n && s[n - 1] == '>')
+		n--;
+	if (n == 0 || n > ID_MAX || !utf8_valid(s, n))
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c == 0x7F || c == '<' || c == '>')
+			return NULL;
+	}
+	return xstrndup(s, n);
+}
+
+/* Every "<...>" of a field libetpan could not parse; a lone token counts too. */
+static void crude_ids(const char *v, clist *into, int max)
+{
+	const char *p = v;
+	int n = 0;
+
+	while (n < max && (p = strchr(p, '<')) != NULL) {
+		const char *e = strchr(p, '>');
+		if (!e)
+			break;
+		char *id = clean_id(p, (size_t)(e - p + 1));
+		if (id && clist_append(into, id) < 0)
+			free(id);
+		else if (id)
+			n++;
+		p = e + 1;
+	}
+	if (n == 0 && !strchr(v, '<')) {
+		char *id = clean_id(v, strlen(v));
+		if (id && (!strchr(id, '@') || clist_append(into, id) < 0))
+			free(id);
+	}
+}
+
+static void set_ids(struct msg_info *m, clist *ids, int want_refs)
+{
+	struct sbuf b = {0};
+	char **v = xcalloc((size_t)clist_count(ids) + 1, sizeof *v);
+	int k = 0;
+
+	for (clistiter *it = clist_begin(ids); it; it = clist_next(it)) {
+		const char *raw = clist_content(it);
+		if (raw && (v[k] = clean_id(raw, strlen(raw))) != NULL)
+			k++;
+		if (k && !want_refs)
+			break;
+	}
+	for (int i = 0; i < k; i++) {
+		/* Keep the thread root and the most recent ancestors. */
+		if (i == 0 || i >= k - (REFS_MAX - 1)) {
+			if (b.len)
+				sbuf_addc(&b, ' ');
+			sbuf_adds(&b, v[i]);
+		}
+		free(v[i]);
+	}
+	free(v);
+	if (!b.len)
+		return;
+	if (want_refs)
+		m->references = sbuf_detach(&b);
+	else
+		m->in_reply_to = sbuf_detach(&b);
+}
+
+static void free_strings(clist *l)
+{
+	for (clistiter *it = clist_begin(l); it; it = clist_next(it))
+		free(clist_content(it));
+	clist_free(l);
+}
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* libetpan reads obsolete zone names wrongly ("UT" comes back as +0001);
+ * RFC 5322 4.3 gives their offsets, and military letters count as -0000. */
+static int zone_name(const char *raw, int *zone)
+{
+	static const struct {
+		const char *name;
+		int zone;
+	} names[] = {{"EST", -500}, {"EDT", -400}, {"CST", -600}, {"CDT", -500},
+		     {"MST", -700}, {"MDT", -600}, {"PST", -800}, {"PDT", -700}};
+	size_t end = strlen(raw), start;
+
+	for (;;) {
+		while (end && is_wsp(raw[end - 1]))
+			end--;
+		if (!end || raw[end - 1] != ')')
+			break;
+		while (end && raw[end - 1] != '(')
+			end--;
+		if (end)
+			end--;
+	}
+	for (start = end; start && !is_wsp(raw[start - 1]); start--)
+		if (!((raw[start - 1] | 0x20) >= 'a' && (raw[start - 1] | 0x20) <= 'z'))
+			return 0;
+	if (start == end || end - start > 5)
+		return 0;
+	*zone = 0;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (end - start == 3 && ascii_strncasecmp(raw + start, names[i].name, 3) == 0)
+			*zone = names[i].zone;
+	return 1;
+}
+
+static int64_t date_to_epoch(const struct mailimf_date_time *d, const char *raw)
+{
+	int64_t y = d->dt_year;
+	int zone = d->dt_zone;
+
+	if (y >= 0 && y < 50) /* RFC 5322 4.3: two-digit years */
+		y += 2000;
+	else if (y >= 50 && y < 1000)
+		y += 1900;
+	if (y < 1900 || y > 9999 || d->dt_month < 1 || d->dt_month > 12 || d->dt_day < 1 ||
+	    d->dt_day > 31 || d->dt_hour < 0 || d->dt_hour > 23 || d->dt_min < 0 ||
+	    d->dt_min > 59 || d->dt_sec < 0 || d->dt_sec > 60)
+		return 0;
+	int64_t t = days_from_civil(y, d->dt_month, d->dt_day) * 86400 + d->dt_hour * 3600 +
+		    d->dt_min * 60 + d->dt_sec;
+	if (raw)
+		zone_name(raw, &zone);
+	int az = zone < 0 ? -zone : zone;
+	if (az <= 9959 && az % 100 < 60) {
+		int64_t off = (az / 100) * 3600 + (az % 100) * 60;
+		t -= zone < 0 ? -off : off;
+	}
+	return t;
+}
+
+/* Body of the first NAME field in H[0..n) (CRLF lines), unfolded, or NULL. */
+static char *header_raw(const char *h, size_t n, const char *name)
+{
+	size_t nl = strlen(name);
+
+	for (size_t i = 0; i < n;) {
+		const char *nlp = memchr(h + i, '\n', n - i);
+		size_t eol = nlp ? (size_t)(nlp - h) + 1 : n;
+		size_t p = i + nl;
+		if (eol - i > nl && ascii_strncasecmp(h + i, name, nl) == 0) {
+			while (p < eol && (h[p] == ' ' || h[p] == '\t'))
+				p++;
+			if (p < eol && h[p] == ':') {
+				size_t end = eol;
+				while (end < n && (h[end] == ' ' || h[end] == '\t')) {
+					nlp = memchr(h + end, '\n', n - end);
+					end = nlp ? (size_t)(nlp - h) + 1 : n;
+				}
+				return clean_line(h + p + 1, end - p - 1);
+			}
+		}
+		i = eol;
+	}
+	return NULL;
+}
+
+/* From a field libetpan could not parse: "Name <addr>" or a bare addr. */
+static void crude_from(struct msg_info *m, const char *v)
+{
+	const char *lt = strchr(v, '<');
+	const char *gt = lt ? strchr(lt, '>') : NULL;
+
+	if (lt && gt) {
+		char *name = xstrndup(v, (size_t)(lt - v));
+		str_trim(name);
+		size_t n = strlen(name);
+		if (n >= 2 && name[0] == '"' && name[n - 1] == '"') {
+			memmove(name, name + 1, n - 2);
+			name[n - 2] = '\0';
+		}
+		m->from_name = decode_phrase(name);
+		free(name);
+		m->from_addr = clean_id(lt, (size_t)(gt - lt + 1));
+	} else {
+		size_t n = strcspn(v, " \t\r\n(");
+		m->from_addr = clean_id(v, n);
+	}
+	if (m->from_addr && !strchr(m->from_addr, '@')) {
+		free(m->from_addr);
+		m->from_addr = NULL;
+	}
+}
+
+static void take_mailbox(struct msg_info *m, struct mailimf_mailbox_list *ml)
+{
+	clistiter *it = ml ? clist_begin(ml->mb_list) : NULL;
+	if (!it)
+		return;
+	struct mailimf_mailbox *mb = clist_content(it);
+	if (mb->mb_addr_spec)
+		m->from_addr = clean_id(mb->mb_addr_spec, strlen(mb->mb_addr_spec));
+	if (mb->mb_display_name)
+		m->from_name = decode_phrase(mb->mb_display_name);
+}
+
+static int field_is(const struct mailimf_optional_field *f, const char *name)
+{
+	return ascii_strcasecmp(f->fld_name, name) == 0;
+}
+
+/* The envelope fields libetpan parsed, falling back to a crude reading of
+ * fields it kept as optional because their syntax was broken. The first
+ * occurrence of each field wins. */
+static void take_fields(struct msg_info *m, struct mailimf_fields *fields)
+{
+	int got_date = 0, got_from = 0, got_irt = 0, got_refs = 0;
+
+	for (clistiter *it = clist_begin(fields->fld_list); it; it = clist_next(it)) {
+		struct mailimf_field *f = clist_content(it);
+		struct mailimf_optional_field *o = f->fld_data.fld_optional_field;
+
+		switch (f->fld_type) {
+		case MAILIMF_FIELD_ORIG_DATE:
+			if (!got_date++)
+				m->date = date_to_epoch(f->fld_data.fld_orig_date->dt_date_time,
+							m->date_header);
+			break;
+		case MAILIMF_FIELD_FROM:
+			if (!got_from++)
+				take_mailbox(m, f->fld_data.fld_from->frm_mb_list);
+			break;
+		case MAILIMF_FIELD_MESSAGE_ID:
+			if (!m->message_id) {
+				const char *v = f->fld_data.fld_message_id->mid_value;
+				m->message_id = clean_id(v, strlen(v));
+			}
+			break;
+		case MAILIMF_FIELD_IN_REPLY_TO:
+			if (!got_irt++)
+				set_ids(m, f->fld_data.fld_in_reply_to->mid_list, 0);
+			break;
+		case MAILIMF_FIELD_REFERENCES:
+			if (!got_refs++)
+				set_ids(m, f->fld_data.fld_references->mid_list, 1);
+			break;
+		case MAILIMF_FIELD_SUBJECT:
+			if (!m->subject)
+				m->subject = decode_phrase(f->fld_data.fld_subject->sbj_value);
+			break;
+		case MAILIMF_FIELD_OPTIONAL_FIELD:
+			if (field_is(o, "Date")) {
+				got_date++;
+			} else if (field_is(o, "From") && !got_from++) {
+				crude_from(m, o->fld_value);
+			} else if (field_is(o, "Message-ID") && !m->message_id) {
+				clist *l = clist_new();
+				crude_ids(o->fld_value, l, 1);
+				if (clist_begin(l))
+					m->message_id = xstrdup(clist_content(clist_begin(l)));
+				free_strings(l);
+			} else if ((field_is(o, "In-Reply-To") && !got_irt++) ||
+				   (field_is(o, "References") && !got_refs++)) {
+				int refs = field_is(o, "References");
+				clist *l = clist_new();
+				crude_ids(o->fld_value, l, refs ? 10000 : 1);
+				set_ids(m, l, refs);
+				free_strings(l);
+			} else if (field_is(o, "Subject") && !m->subject) {
+				m->subject = decode_phrase(o->fld_value);
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* ---- bodies -------------------------------------------------------------- */
+
+enum kind { KIND_PLAIN, KIND_HTML, KIND_MULTIPART, KIND_MESSAGE, KIND_OTHER };
+
+struct walk {
+	struct msg_info *m;
+	int parts;
+	int have_html; /* first text/html part, decoded only if no text/plain */
+	const char *html;
+	size_t html_len;
+	int html_enc;
+	char *html_charset;
+};
+
+static struct mailmime_content *mime_content(struct mailmime_fields *mf)
+{
+	for (clistiter *it = mf ? clist_begin(mf->fld_list) : NULL; it; it = clist_next(it)) {
+		struct mailmime_field *f = clist_content(it);
+		if (f->fld_type == MAILMIME_FIELD_TYPE)
+			return f->fld_data.fld_content;
+	}
+	return NULL;
+}
+
+static int is_attachment(struct mailmime_fields *mf)
+{
+	for (clistiter *it = mf ? clist_begin(mf->fld_list) : NULL; it; it = clist_next(it)) {
+		struct mailmime_field *f = clist_content(it);
+		if (f->fld_type == MAILMIME_FIELD_DISPOSITION && f->fld_data.fld_disposition &&
+		    f->fld_data.fld_disposition->dsp_type &&
+		    f->fld_data.fld_disposition->dsp_type->dsp_type ==
+			    MAILMIME_DISPOSITION_TYPE_ATTACHMENT)
+			return 1;
+	}
+	return 0;
+}
+
+static enum kind classify(struct mailmime_content *ct)
+{
+	const char *sub = ct->ct_subtype ? ct->ct_subtype : "";
+
+	if (!ct->ct_type)
+		return KIND_OTHER;
+	if (ct->ct_type->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE) {
+		struct mailmime_composite_type *c = ct->ct_type->tp_data.tp_composite_type;
+		if (c && c->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART)
+			return KIND_MULTIPART;
+		if (c && c->ct_type == MAILMIME_COMPOSITE_TYPE_MESSAGE &&
+		    ascii_strcasecmp(sub, "rfc822") == 0)
+			return KIND_MESSAGE;
+		return KIND_OTHER;
+	}
+	struct mailmime_discrete_type *d = ct->ct_type->tp_data.tp_discrete_type;
+	if (!d || d->dt_type != MAILMIME_DISCRETE_TYPE_TEXT)
+		return KIND_OTHER;
+	if (ascii_strcasecmp(sub, "html") == 0)
+		return KIND_HTML;
+	/* "text" alone comes back from libetpan as text/unknown. */
+	if (ascii_strcasecmp(sub, "plain") == 0 || ascii_strcasecmp(sub, "unknown") == 0)
+		return KIND_PLAIN;
+	return KIND_OTHER;
+}
+
+/* The boundary parameter, unquoted; NULL when absent or empty. */
+static char *boundary_of(struct mailmime_content *ct)
+{
+	const char *b = mailmime_content_param_get(ct, "boundary");
+	if (!b)
+		return NULL;
+	size_t n = strlen(b);
+	if (n >= 2 && b[0] == '"' && b[n - 1] == '"') {
+		b++;
+		n -= 2;
+	}
+	return n ? xstrndup(b, n) : NULL;
+}
+
+static int html_entity(const char *s, size_t n, size_t *used, unsigned *cp)
+{
+	static const struct {
+		const char *name;
+		unsigned cp;
+	} names[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'},
+		     {"apos;", '\''}, {"nbsp;", 0xA0}, {"copy;", 0xA9}, {"mdash;", 0x2014},
+		     {"ndash;", 0x2013}, {"hellip;", 0x2026}, {"rsquo;", 0x2019}};
+
+	if (n > 1 && s[0] == '#') {
+		unsigned v = 0;
+		size_t i = 1;
+		int hex = i < n && (s[i] == 'x' || s[i] == 'X');
+		i += (size_t)hex;
+		size_t digits = 0;
+		for (; i < n && digits < 7; i++, digits++) {
+			char c = s[i];
+			int d = c >= '0' && c <= '9'			? c - '0'
+				: hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
+				: hex && c >= 'A' && c <= 'F' ? c - 'A' + 10
+							      : -1;
+			if (d < 0)
+				break;
+			v = v * (hex ? 16 : 10) + (unsigned)d;
+		}
+		if (!digits || i >= n || s[i] != ';')
+			return 0;
+		*used = i + 1;
+		*cp = (v == 0 || v > 0xFFFF || (v >= 0xD800 && v <= 0xDFFF)) ? 0xFFFD : v;
+		return 1;
+	}
+	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+		size_t l = strlen(names[k].name);
+		if (n >= l && memcmp(s, names[k].name, l) == 0) {
+			*used = l;
+			*cp = names[k].cp;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Crude HTML to text: tags out (block tags become line breaks), script and
+ * style dropped, the common entities decoded. Only for display and search. */
+static void strip_html(struct sbuf *out, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		if (s[i] == '&') {
+			size_t used;
+			unsigned cp;
+			if (html_entity(s + i + 1, n - i - 1, &used, &cp)) {
+				utf8_put(out, cp);
+				i += used + 1;
+			} else {
+				sbuf_addc(out, '&');
+				i++;
+			}
+			continue;
+		}
+		if (s[i] != '<') {
+			sbuf_addc(out, s[i++]);
+			continue;
+		}
+		const char *end;
+		if (n - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
+			end = memmem(s + i, n - i, "-->", 3);
+			i = end ? (size_t)(end - s) + 3 : n;
+			continue;
+		}
+		int closing = i + 1 < n && s[i + 1] == '/';
+		const char *t = s + i + 1 + closing;
+		size_t left = n - (size_t)(t - s);
+		end = memchr(s + i, '>', n - i);
+		size_t next = end ? (size_t)(end - s) + 1 : n;
+		const char *skip_to = NULL;
+		if (!closing) {
+			if (left >= 6 && ascii_strncasecmp(t, "script", 6) == 0)
+				skip_to = "</script";
+			else if (left >= 5 && ascii_strncasecmp(t, "style", 5) == 0)
+				skip_to = "</style";
+		}
+		if (skip_to) {
+			size_t k = next, l = strlen(skip_to);
+			while (k + l <= n && ascii_strncasecmp(s + k, skip_to, l) != 0)
+				k++;
+			end = k + l <= n ? memchr(s + k, '>', n - k) : NULL;
+			next = end ? (size_t)(end - s) + 1 : n;
+		} else if ((left >= 2 && (ascii_strncasecmp(t, "br", 2) == 0 ||
+					  ascii_strncasecmp(t, "tr", 2) == 0 ||
+					  ascii_strncasecmp(t, "li", 2) == 0)) ||
+			   (left >= 1 && (t[0] == 'p' || t[0] == 'P')) ||
+			   (left >= 3 && ascii_strncasecmp(t, "div", 3) == 0)) {
+			if (out->len && out->buf[out->len - 1] != '\n')
+				sbuf_addc(out, '\n');
+		}
+		i = next;
+	}
+}
+
+/* Transfer- and charset-decode one text part into body_text. */
+static void take_text(struct msg_info *m, const char *data, size_t len, int enc,
+		      const char *charset, int html)
+{
+	struct sbuf u = {0}, t = {0}, out = {0};
+	char *dec = NULL;
+	size_t dlen = 0, idx = 0;
+
+	if (len > DECODE_MAX)
+		len = DECODE_MAX;
+	if (mailmime_part_parse(data, len, &idx, enc, &dec, &dlen) != MAILIMF_NO_ERROR)
+		dec = NULL;
+	if (dec && dlen > 4 * BODY_MAX)
+		dlen = 4 * BODY_MAX;
+	add_charset(&u, dec ? dec : data, dec ? dlen : len, charset);
+	if (dec)
+		mailmime_decoded_part_free(dec);
+	if (html) {
+		strip_html(&t, u.buf ? u.buf : "", u.len);
+		sbuf_free(&u);
+		u = t;
+	}
+	add_clean(&out, u.buf ? u.buf : "", u.len < BODY_MAX + 4 ? u.len : BODY_MAX + 4,
+		  CLEAN_BODY);
+	sbuf_free(&u);
+	if (out.len > BODY_MAX) {
+		size_t n = BODY_MAX;
+		while (n && ((unsigned char)out.buf[n] & 0xC0) == 0x80)
+			n--;
+		out.len = n;
+		out.buf[n] = '\0';
+	}
+	/* An empty part does not stop the search for the text. */
+	size_t k = 0;
+	while (k < out.len && is_wsp(out.buf[k]))
+		k++;
+	if (k == out.len) {
+		sbuf_free(&out);
+		return;
+	}
+	free(m->body_text);
+	m->body_text = sbuf_detach(&out);
+}
+
+static void walk_entity(struct walk *w, const char *data, size_t len,
+			struct mailmime_fields *mf, int in_digest, int depth);
+
+/* One body part: its MIME header (if any), then its content. */
+static void walk_part(struct walk *w, const char *p, size_t n, int in_digest, int depth)
+{
+	struct mailimf_fields *f = NULL;
+	struct mailmime_fields *mf = NULL;
+	size_t idx = 0;
+
+	if (mailimf_optional_fields_parse(p, n, &idx, &f) != MAILIMF_NO_ERROR)
+		f = NULL;
+	if (mailimf_crlf_parse(p, n, &idx) != MAILIMF_NO_ERROR && idx < n) {
+		/* No blank line after the part header: with no field at all the
+		 * part is headerless text, else the header ran into the body. */
+		if (f && clist_begin(f->fld_list))
+			w->m->parse_ok = 0;
+		else
+			idx = 0;
+	}
+	if (f) {
+		if (mailmime_fields_parse(f, &mf) != MAILIMF_NO_ERROR)
+			mf = NULL;
+		mailimf_fields_free(f);
+	}
+	walk_entity(w, p + idx, n - idx, mf, in_digest, depth);
+	if (mf)
+		mailmime_fields_free(mf);
+}
+
+/* Start of the next "--BOUNDARY" line at or after FROM; *AFTER is where
+ * the line ends (past its CRLF), *CLOSE whether it was "--BOUNDARY--".
+ * Only whitespace may follow, so an outer boundary that is a prefix of an
+ * inner one does not match inside the inner part. */
+static int next_delim(const char *d, size_t len, size_t from, const char *needle, size_t nl,
+		      size_t *at, size_t *after, int *close)
+{
+	while (from < len) {
+		const char *hit = memmem(d + from, len - from, needle, nl);
+		if (!hit)
+			return 0;
+		size_t p = (size_t)(hit - d), q = p + nl;
+		from = p + 1;
+		if (p > 0 && d[p - 1] != '\n')
+			continue;
+		*close = 0;
+		if (q + 1 < len && d[q] == '-' && d[q + 1] == '-') {
+			*close = 1;
+			q += 2;
+		}
+		while (q < len && (d[q] == ' ' || d[q] == '\t'))
+			q++;
+		if (q < len && d[q] != '\r')
+			continue;
+		*at = p;
+		*after = q + 2 <= len ? q + 2 : len;
+		return 1;
+	}
+	return 0;
+}
+
+static void walk_multipart(struct walk *w, const char *d, size_t len, const char *boundary,
+			   int digest, int depth)
+{
+	char *needle = xasprintf("--%s", boundary);
+	size_t nl = strlen(needle), at, after, next_at, next_after;
+	int close, next_close;
+
+	if (!next_delim(d, len, 0, needle, nl, &at, &after, &close)) {
+		/* No delimiter at all: read the body as text, like most agents. */
+		w->m->parse_ok = 0;
+		if (!w->m->body_text)
+			take_text(w->m, d, len, MAILMIME_MECHANISM_8BIT, NULL, 0);
+		goto done;
+	}
+	while (!close && w->parts < PARTS_MAX) {
+		size_t start = after, end;
+		int more = next_delim(d, len, start, needle, nl, &next_at, &next_after,
+				      &next_close);
+		if (more) {
+			end = next_at;
+			if (end >= start + 2 && d[end - 2] == '\r' && d[end - 1] == '\n')
+				end -= 2; /* the CRLF before a delimiter belongs to it */
+		} else {
+			w->m->parse_ok = 0; /* no closing delimiter */
+			end = len;
+		}
+		walk_part(w, d + start, end - start, digest, depth + 1);
+		if (!more)
+			break;
+		after = next_after;
+		close = next_close;
+	}
+done:
+	free(needle);
+}
+
+/* DATA is the content of an entity whose MIME fields are MF (may be NULL). */
+static void walk_entity(struct walk *w, const char *data, size_t len,
+			struct mailmime_fields *mf, int in_digest, int depth)
+{
+	struct mailmime_content *ct = mime_content(mf);
+	int enc = mf ? mailmime_transfer_encoding_get(mf) : MAILMIME_MECHANISM_8BIT;
+	enum kind kind = ct ? classify(ct) : in_digest ? KIND_MESSAGE : KIND_PLAIN;
+	const char *charset = ct ? mailmime_content_param_get(ct, "charset") : NULL;
+
+	if (++w->parts > PARTS_MAX || depth > DEPTH_MAX) {
+		w->m->parse_ok = 0;
+		return;
+	}
+	/* The top-level body is the message's text even when marked attachment. */
+	if (depth > 0 && (kind == KIND_PLAIN || kind == KIND_HTML) && is_attachment(mf))
+		kind = KIND_OTHER;
+	if (kind == KIND_MESSAGE &&
+	    (enc == MAILMIME_MECHANISM_BASE64 || enc == MAILMIME_MECHANISM_QUOTED_PRINTABLE))
+		kind = KIND_OTHER; /* forbidden by RFC 2046 5.2.1; not worth decoding */
+
+	switch (kind) {
+	case KIND_MULTIPART: {
+		char *boundary = boundary_of(ct);
+		if (boundary) {
+			walk_multipart(w, data, len, boundary,
+				       ascii_strcasecmp(ct->ct_subtype, "digest") == 0, depth);
+			free(boundary);
+			break;
+		}
+		w->m->parse_ok = 0; /* without a boundary it can only be text */
+	}
+		/* fall through */
+	case KIND_PLAIN:
+		if (!w->m->body_text)
+			take_text(w->m, data, len, enc, charset, 0);
+		break;
+	case KIND_HTML:
+		if (!w->have_html) {
+			w->have_html = 1;
+			w->html = data;
+			w->html_len = len;
+			w->html_enc = enc;
+			w->html_charset = charset ? xstrdup(charset) : NULL;
+		}
+		break;
+	case KIND_MESSAGE:
+		walk_part(w, data, len, 0, depth + 1);
+		break;
+	case KIND_OTHER:
+		break;
+	}
+}
+
+/* ---- the message --------------------------------------------------------- */
+
+/* CRLF line ends, no NUL, a final CRLF, no leading mbox "From " line. */
+static char *normalize(const char *raw, size_t len, size_t *out_len)
+{
+	struct sbuf b = {0};
+	size_t i = 0;
+
+	if (len >= 5 && memcmp(raw, "From ", 5) == 0) {
+		while (i < len && raw[i] != '\n' && raw[i] != '\r')
+			i++;
+		if (i < len && raw[i] == '\r')
+			i++;
+		if (i < len && raw[i] == '\n')
+			i++;
+	}
+	sbuf_add(&b, "", 0);
+	for (; i < len; i++) {
+		char c = raw[i];
+		if (c == '\0')
+			continue;
+		if (c == '\r' || c == '\n') {
+			if (c == '\r' && i + 1 < len && raw[i + 1] == '\n')
+				i++;
+			sbuf_add(&b, "\r\n", 2);
+			continue;
+		}
+		sbuf_addc(&b, c);
+	}
+	if (b.len < 2 || b.buf[b.len - 1] != '\n')
+		sbuf_add(&b, "\r\n", 2);
+	*out_len = b.len;
+	return sbuf_detach(&b);
+}
+
+static char *synth_id(const char *raw, size_t len, const char *hostname)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char hex[33];
+
+	if (!EVP_Digest(raw, len, md, &mdlen, EVP_sha256(), NULL) || mdlen < 16)
+		memset(md, 0, sizeof md);
+	for (int i = 0; i < 16; i++) {
+		hex[2 * i] = "0123456789abcdef"[md[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
+	}
+	hex[32] = '\0';
+	/* The hostname comes from our config, but an id must stay one token. */
+	int ok = hostname && *hostname && strlen(hostname) < 256;
+	for (const char *p = hostname; ok && *p; p++)
+		ok = (unsigned char)*p > ' ' && (unsigned char)*p < 0x7F && !strchr("<>@", *p);
+	return xasprintf("%s@%s", hex, ok ? hostname : "localhost");
+}
+
+static void fill(char **s)
+{
+	if (!*s)
+		*s = xstrdup("");
+}
+
+void msg_parse(const char *raw, size_t len, const char *hostname, struct msg_info *out)
+{
+	struct mailimf_fields *fields = NULL;
+	struct mailmime_fields *mf = NULL;
+	struct walk w = {0};
+	size_t nlen, idx = 0, hdr_start, hdr_end, body;
+
+	memset(out, 0, sizeof *out);
+	out->parse_ok = 1;
+	if (!raw)
+		len = 0;
+	char *n = normalize(raw ? raw : "", len, &nlen);
+
+	/* A header that opens with a continuation line (or a line of blanks):
+	 * skip those lines when a field follows, as other agents do. */
+	while (idx < nlen && (n[idx] == ' ' || n[idx] == '\t')) {
+		const char *e = memchr(n + idx, '\n', nlen - idx);
+		idx = e ? (size_t)(e - n) + 1 : nlen;
+	}
+	if (idx > 0) {
+		size_t k = idx;
+		while (k < nlen && n[k] > ' ' && n[k] < 0x7F && n[k] != ':')
+			k++;
+		if (k > idx && k < nlen && n[k] == ':')
+			out->parse_ok = 0;
+		else
+			idx = 0;
+	}
+	hdr_start = idx;
+	if (mailimf_envelope_and_optional_fields_parse(n, nlen, &idx, &fields) != MAILIMF_NO_ERROR) {
+		fields = NULL;
+		idx = hdr_start;
+	}
+	hdr_end = idx;
+	out->date_header = header_raw(n + hdr_start, hdr_end - hdr_start, "Date");
+	if (mailimf_crlf_parse(n, nlen, &idx) == MAILIMF_NO_ERROR || idx >= nlen) {
+		body = idx;
+	} else {
+		out->parse_ok = 0; /* no blank line: the rest is body */
+		body = hdr_end;
+	}
+	if (!fields || !clist_begin(fields->fld_list))
+		out->parse_ok = 0;
+
+	if (fields) {
+		take_fields(out, fields);
+		if (mailmime_fields_parse(fields, &mf) != MAILIMF_NO_ERROR)
+			mf = NULL;
+		char *ctype = mime_content(mf) ? NULL
+					       : header_raw(n + hdr_start, hdr_end - hdr_start,
+							    "Content-Type");
+		if (ctype)
+			out->parse_ok = 0; /* present but unreadable */
+		free(ctype);
+	}
+	w.m = out;
+	walk_entity(&w, n + body, nlen - body, mf, 0, 0);
+	if (!out->body_text && w.have_html)
+		take_text(out, w.html, w.html_len, w.html_enc, w.html_charset, 1);
+	free(w.html_charset);
+
+	if (!out->message_id) {
+		out->message_id = synth_id(raw ? raw : "", len, hostname);
+		out->message_id_added = 1;
+	}
+	fill(&out->from_addr);
+	fill(&out->from_name);
+	fill(&out->subject);
+	fill(&out->date_header);
+	fill(&out->in_reply_to);
+	fill(&out->references);
+	fill(&out->body_text);
+
+	if (mf)
+		mailmime_fields_free(mf);
+	if (fields)
+		mailimf_fields_free(fields);
+	free(n);
+}
+
+void msg_info_free(struct msg_info *m)
+{
+	if (!m)
+		return;
+	free(m->message_id);
+	free(m->from_addr);
+	free(m->from_name);
+	free(m->subject);
+	free(m->date_header);
+	free(m->in_reply_to);
+	free(m->references);
+	free(m->body_text);
+	memset(m, 0, sizeof *m);
+}

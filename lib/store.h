@@ -1,0 +1,197 @@
+/* store: the one SQLite database. Owns every SQL statement of the project.
+ * Opened once per process; WAL, busy timeout, schema migrated on open.
+ * Functions return 0 on success and a negative STORE_E* on failure. */
+#ifndef DIALOGUE_STORE_H
+#define DIALOGUE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+enum {
+	STORE_OK = 0,
+	STORE_ERR = -1,      /* SQLite error, logged */
+	STORE_BUSY = -2,     /* locked by another process beyond the busy timeout */
+	STORE_NOTFOUND = -3,
+	STORE_EXISTS = -4,   /* unique constraint */
+	STORE_FULL = -5,     /* a cap (max_members) would be exceeded */
+	STORE_INVAL = -6     /* a bad key or value from the caller (errmsg says which) */
+};
+
+struct store;
+
+/* Open (creating if needed) and migrate. On error returns NULL and writes
+ * a message to err. */
+struct store *store_open(const char *path, char *err, size_t errlen);
+void store_close(struct store *st);
+/* The last error as one line ("what: why"); "" before any. */
+const char *store_errmsg(struct store *st);
+/* Override the 5 s busy timeout (tests use a short one). */
+void store_set_busy_timeout(struct store *st, int ms);
+int store_user_version(struct store *st); /* PRAGMA user_version */
+/* PRAGMA quick_check, foreign_key_check and the full-text index's
+ * integrity-check; 0 when ok, else ERR says what is wrong. */
+int store_check(struct store *st, char *err, size_t errlen);
+
+/* ---- intake (daemon) ---- */
+
+struct store_rcpt {
+	const char *rcpt; /* address as given */
+	const char *list;
+	const char *kind;   /* route_kind_name() */
+	const char *detail; /* "" if none */
+};
+
+struct store_incoming {
+	const char *mail_from; /* "" for the null sender */
+	const char *helo;
+	const char *client_ip;
+	const struct store_rcpt *rcpts;
+	size_t n_rcpts;
+	const char *data; /* the message, dot-unstuffed, CRLF line ends */
+	size_t len;
+	int64_t received;
+	int64_t id; /* out: messages.id */
+};
+
+/* Commit MSGS[0..n) in one transaction with synchronous=FULL: when this
+ * returns 0 every message is on disk. On failure nothing is stored. */
+int store_accept_batch(struct store *st, struct store_incoming *msgs, size_t n);
+
+/* ---- processing (parse + archive) ---- */
+
+struct store_pending {
+	int64_t id;
+	int parse_attempts; /* before this attempt */
+	char *raw;          /* NUL-terminated; len is exact */
+	size_t len;
+	int64_t received;
+	char **post_lists; /* lists this message is a post to */
+	size_t n_post_lists;
+};
+/* Up to MAX messages in state 'new', oldest first; only those with
+ * parse_attempts == 0 when FRESH is 1, only those with attempts > 0
+ * otherwise. *n_out may be 0. Free with store_pending_free. */
+int store_pending_fetch(struct store *st, int fresh, size_t max, struct store_pending **out,
+			size_t *n_out);
+void store_pending_free(struct store_pending *p, size_t n);
+/* Count one more parse attempt for each id, committed before parsing so a
+ * parser crash is remembered across restarts. */
+int store_bump_attempts(struct store *st, const int64_t *ids, size_t n);
+
+struct store_archive_entry {
+	const char *list;
+	int64_t raw_id;
+	const char *message_id;
+	const char *from_addr;
+	const char *from_name;
+	const char *subject;
+	const char *date_header;
+	int64_t date;
+	int64_t received;
+	const char *in_reply_to;
+	const char *references;
+	const char *body;
+	int unparsed; /* 1 = poison message archived raw */
+};
+/* In one transaction: insert the entries (threading them by In-Reply-To /
+ * References within the list; an entry already present for (list, raw_id)
+ * is skipped) and mark messages DONE_IDS[0..n_done) processed: state 'poison'
+ * when an entry for it has unparsed = 1, else 'done', and their post
+ * recipients 'done'. NULL strings are stored as "". */
+int store_archive_commit(struct store *st, const struct store_archive_entry *e, size_t n,
+			 const int64_t *done_ids, size_t n_done);
+
+/* Begin/commit/rollback for callers composing several calls (CLI import). */
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+/* ---- members ---- */
+
+struct store_member {
+	char *list;
+	char *address;
+	char *name;        /* "" when none */
+	char *stakeholder; /* "" when none */
+	char *status;      /* active | pending | ... */
+	char *delivery;    /* each | digest | none */
+	int moderated;
+	int64_t joined;
+	int64_t term_ends; /* 0 = none */
+};
+/* Frees the strings of one member (as filled by store_member_get), not M. */
+void store_member_free(struct store_member *m);
+/* Frees an array from store_members_list: every member and the array. */
+void store_members_free(struct store_member *m, size_t n);
+
+/* All members of LIST ordered by address; *n may be 0. */
+int store_members_list(struct store *st, const char *list, struct store_member **out, size_t *n);
+/* STORE_NOTFOUND if ADDRESS is not a member. Free with store_member_free. */
+int store_member_get(struct store *st, const char *list, const char *address,
+		     struct store_member *out);
+/* Insert; status "" means active, delivery "" each, joined 0 now.
+ * STORE_INVAL for a missing list/address or a bad delivery/status,
+ * STORE_EXISTS if present (addresses compare case-insensitively),
+ * STORE_FULL if MAX_MEMBERS > 0 and the list already has that many active
+ * or pending members (checked in the same transaction). */
+int store_member_add(struct store *st, const struct store_member *m, long max_members);
+/* STORE_NOTFOUND if ADDRESS is not a member. */
+int store_member_remove(struct store *st, const char *list, const char *address);
+/* Update one column: key is name|stakeholder|delivery|moderated|status|term_ends.
+ * delivery: each|digest|none; moderated: yes|no|true|false|on|off|1|0;
+ * term_ends: epoch seconds, 0 = none. STORE_INVAL for a bad key or value,
+ * STORE_NOTFOUND if ADDRESS is not a member. */
+int store_member_set(struct store *st, const char *list, const char *address, const char *key,
+		     const char *value);
+/* Members that count toward max_members: status active or pending. */
+int store_member_count(struct store *st, const char *list, long *out);
+
+/* ---- archive queries ---- */
+
+struct store_archived {
+	int64_t id;
+	char *list;
+	char *message_id;
+	char *from_addr;
+	char *from_name;
+	char *subject;
+	int64_t date; /* 0 unknown: use received */
+	int64_t received;
+	int64_t thread_id;
+	char *in_reply_to;
+	int unparsed;
+};
+/* Frees an array from store_archive_list/search: every entry and the array. */
+void store_archived_free(struct store_archived *a, size_t n);
+/* Frees the strings of one entry (as filled by store_archive_get), not A. */
+void store_archived_clear(struct store_archived *a);
+
+/* Newest first, at most LIMIT (0 = all). */
+int store_archive_list(struct store *st, const char *list, long limit,
+		       struct store_archived **out, size_t *n);
+/* FTS5 over subject, from and body, best match (bm25) first, at most LIMIT
+ * (0 = all). QUERY is user text: every word must occur (operators and
+ * punctuation are plain words, never a syntax error); no words, no results. */
+int store_archive_search(struct store *st, const char *list, const char *query, long limit,
+			 struct store_archived **out, size_t *n);
+/* STORE_NOTFOUND if there is no archived message ID. Free with
+ * store_archived_clear. */
+int store_archive_get(struct store *st, int64_t id, struct store_archived *out);
+/* The stored bytes of archived message ID (NUL-terminated; *len is exact)
+ * and, when BODY is not NULL, its stored body text. Caller frees both. */
+int store_archive_raw(struct store *st, int64_t id, char **raw, size_t *len, char **body);
+/* Call FN for every archived message of LIST, oldest first, with its raw
+ * bytes (NUL-terminated, valid during the call); stops early when FN returns
+ * non-zero. FN may call other store functions (reads). */
+int store_archive_each(struct store *st, const char *list,
+		       int (*fn)(void *arg, const struct store_archived *a, const char *raw,
+				 size_t len),
+		       void *arg);
+int store_archive_count(struct store *st, const char *list, long *out);
+/* Rebuild the full-text index from the archive (the repair when store_check
+ * reports the index out of step). */
+int store_archive_reindex(struct store *st);
+
+#endif

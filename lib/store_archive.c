@@ -1,0 +1,282 @@
+/* store: archive queries (list, search, show, export). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "store_int.h"
+#include "util.h"
+
+#define ARC_COLS                                                                              \
+	"a.id, a.list, a.message_id, a.from_addr, a.from_name, a.subject, a.date, a.received," \
+	" a.thread_id, a.in_reply_to, a.unparsed"
+#define ARC_NCOLS 11
+
+/* Search terms beyond this many are ignored: each one costs an index scan. */
+#define SEARCH_MAX_TERMS 32
+
+void store_archived_clear(struct store_archived *a)
+{
+	if (!a)
+		return;
+	free(a->list);
+	free(a->message_id);
+	free(a->from_addr);
+	free(a->from_name);
+	free(a->subject);
+	free(a->in_reply_to);
+	memset(a, 0, sizeof *a);
+}
+
+void store_archived_free(struct store_archived *a, size_t n)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < n; i++)
+		store_archived_clear(&a[i]);
+	free(a);
+}
+
+static void archived_from_row(sqlite3_stmt *s, struct store_archived *a)
+{
+	a->id = sqlite3_column_int64(s, 0);
+	a->list = store_col_dup(s, 1);
+	a->message_id = store_col_dup(s, 2);
+	a->from_addr = store_col_dup(s, 3);
+	a->from_name = store_col_dup(s, 4);
+	a->subject = store_col_dup(s, 5);
+	a->date = sqlite3_column_int64(s, 6);
+	a->received = sqlite3_column_int64(s, 7);
+	a->thread_id = sqlite3_column_int64(s, 8);
+	a->in_reply_to = store_col_dup(s, 9);
+	a->unparsed = sqlite3_column_int(s, 10) != 0;
+}
+
+/* Every row of S (already bound) as an array. */
+static int collect(struct store *st, sqlite3_stmt *s, const char *what,
+		   struct store_archived **out, size_t *n)
+{
+	struct store_archived *v = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = xrealloc(v, cap * sizeof *v);
+		}
+		archived_from_row(s, &v[len++]);
+	}
+	int ret = rc == SQLITE_DONE ? STORE_OK : store_fail(st, rc, what);
+	sqlite3_reset(s);
+	if (ret != STORE_OK) {
+		store_archived_free(v, len);
+		return ret;
+	}
+	*out = v;
+	*n = len;
+	return STORE_OK;
+}
+
+int store_archive_list(struct store *st, const char *list, long limit,
+		       struct store_archived **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *s = store_sql(st, SQL_ARC_LIST,
+				    "SELECT " ARC_COLS " FROM archive a WHERE a.list = ?"
+				    " ORDER BY a.id DESC LIMIT ?");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, list);
+	sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
+	return collect(st, s, "list archive", out, n);
+}
+
+/* User text -> an FTS5 query that cannot be a syntax error: every
+ * whitespace-separated word becomes a quoted string (a phrase of whatever
+ * tokens it holds, '"' doubled), and the phrases are ANDed. So operators,
+ * '*', '(', column filters and NEAR are searched as plain words. Returns
+ * NULL when the text has no words. */
+static char *fts_query(const char *q)
+{
+	struct sbuf b = {0};
+	int terms = 0;
+	const char *p = q;
+	while (*p && terms < SEARCH_MAX_TERMS) {
+		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f' ||
+		       *p == '\v')
+			p++;
+		if (!*p)
+			break;
+		if (terms++)
+			sbuf_addc(&b, ' ');
+		sbuf_addc(&b, '"');
+		for (; *p && !(*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f' ||
+			       *p == '\v');
+		     p++) {
+			if (*p == '"')
+				sbuf_addc(&b, '"');
+			sbuf_addc(&b, *p);
+		}
+		sbuf_addc(&b, '"');
+	}
+	if (!terms) {
+		sbuf_free(&b);
+		return NULL;
+	}
+	return sbuf_detach(&b);
+}
+
+int store_archive_search(struct store *st, const char *list, const char *query, long limit,
+			 struct store_archived **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	char *match = fts_query(query ? query : "");
+	if (!match)
+		return STORE_OK;
+	/* bm25 weights: a word in the subject says more than one in From,
+	 * which says more than one somewhere in the body. */
+	sqlite3_stmt *s = store_sql(st, SQL_ARC_SEARCH,
+				    "SELECT " ARC_COLS " FROM archive_fts"
+				    " JOIN archive a ON a.id = archive_fts.rowid"
+				    " WHERE archive_fts MATCH ? AND a.list = ?"
+				    " ORDER BY bm25(archive_fts, 4.0, 2.0, 1.0), a.id DESC LIMIT ?");
+	if (!s) {
+		free(match);
+		return STORE_ERR;
+	}
+	sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
+	store_bind_str(s, 2, list);
+	sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
+	int rc = collect(st, s, "search archive", out, n);
+	sqlite3_clear_bindings(s); /* MATCH pointed at memory freed now */
+	free(match);
+	return rc;
+}
+
+int store_archive_get(struct store *st, int64_t id, struct store_archived *out)
+{
+	memset(out, 0, sizeof *out);
+	sqlite3_stmt *s = store_sql(st, SQL_ARC_GET, "SELECT " ARC_COLS " FROM archive a WHERE a.id = ?");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s);
+	int ret = STORE_OK;
+	if (rc == SQLITE_ROW)
+		archived_from_row(s, out);
+	else if (rc == SQLITE_DONE)
+		ret = store_failf(st, STORE_NOTFOUND, "no archived message %lld", (long long)id);
+	else
+		ret = store_fail(st, rc, "get archived message");
+	sqlite3_reset(s);
+	return ret;
+}
+
+/* A NUL-terminated copy of blob column I (the length is exact regardless). */
+static char *col_blob_dup(sqlite3_stmt *s, int i, size_t *len)
+{
+	const void *p = sqlite3_column_blob(s, i);
+	size_t n = (size_t)sqlite3_column_bytes(s, i);
+	char *r = xmalloc(n + 1);
+	if (n)
+		memcpy(r, p, n);
+	r[n] = '\0';
+	*len = n;
+	return r;
+}
+
+int store_archive_raw(struct store *st, int64_t id, char **raw, size_t *len, char **body)
+{
+	*raw = NULL;
+	*len = 0;
+	if (body)
+		*body = NULL;
+	sqlite3_stmt *s = store_sql(st, SQL_ARC_RAW,
+				    "SELECT m.raw, a.body FROM archive a"
+				    " JOIN messages m ON m.id = a.raw_id WHERE a.id = ?");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s);
+	int ret = STORE_OK;
+	if (rc == SQLITE_ROW) {
+		*raw = col_blob_dup(s, 0, len);
+		if (body)
+			*body = store_col_dup(s, 1);
+	} else if (rc == SQLITE_DONE) {
+		ret = store_failf(st, STORE_NOTFOUND, "no archived message %lld", (long long)id);
+	} else {
+		ret = store_fail(st, rc, "read archived message");
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_archive_each(struct store *st, const char *list,
+		       int (*fn)(void *arg, const struct store_archived *a, const char *raw,
+				 size_t len),
+		       void *arg)
+{
+	/* A private statement, not a cached one: FN may call back into the
+	 * store (even this function) while this one is still stepping. */
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(st->db,
+				    "SELECT " ARC_COLS ", m.raw FROM archive a"
+				    " JOIN messages m ON m.id = a.raw_id"
+				    " WHERE a.list = ? ORDER BY a.id",
+				    -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(s);
+		return store_fail(st, rc, "prepare archive export");
+	}
+	store_bind_str(s, 1, list);
+	int ret = STORE_OK;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_archived a = {0};
+		archived_from_row(s, &a);
+		size_t len;
+		char *raw = col_blob_dup(s, ARC_NCOLS, &len);
+		int stop = fn(arg, &a, raw, len);
+		free(raw);
+		store_archived_clear(&a);
+		if (stop)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = store_fail(st, rc, "archive export");
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int store_archive_count(struct store *st, const char *list, long *out)
+{
+	*out = 0;
+	sqlite3_stmt *s = store_sql(st, SQL_ARC_COUNT, "SELECT count(*) FROM archive WHERE list = ?");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, list);
+	int rc = sqlite3_step(s);
+	int ret = STORE_OK;
+	if (rc == SQLITE_ROW)
+		*out = (long)sqlite3_column_int64(s, 0);
+	else
+		ret = store_fail(st, rc, "count archive");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_archive_reindex(struct store *st)
+{
+	int rc = store_tx_begin(st);
+	if (rc != STORE_OK)
+		return rc;
+	rc = sqlite3_exec(st->db, "INSERT INTO archive_fts(archive_fts) VALUES('rebuild')", NULL,
+			  NULL, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail(st, rc, "rebuild full-text index");
+		store_tx_rollback(st);
+		return rc;
+	}
+	return store_tx_commit(st);
+}

@@ -1,0 +1,100 @@
+/* store internals shared by store.c, store_members.c and store_archive.c.
+ * Not part of the store interface: nothing outside lib/store*.c includes it. */
+#ifndef DIALOGUE_STORE_INT_H
+#define DIALOGUE_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* One slot per SQL statement. The SQL text sits at the call site, next to
+ * the code that binds and reads it; the slot only caches the prepared form. */
+enum store_sql {
+	SQL_BEGIN,
+	SQL_COMMIT,
+	SQL_ROLLBACK,
+	SQL_SAVEPOINT,
+	SQL_RELEASE,
+	SQL_ROLLBACK_TO,
+	SQL_SYNC_NORMAL,
+	SQL_SYNC_FULL,
+
+	SQL_MSG_INSERT,
+	SQL_RCPT_INSERT,
+	SQL_PENDING_FRESH,
+	SQL_PENDING_RETRY,
+	SQL_PENDING_LISTS,
+	SQL_BUMP,
+	SQL_ARC_EXISTS,
+	SQL_ARC_PARENT,
+	SQL_ARC_INSERT,
+	SQL_ARC_SET_THREAD,
+	SQL_MSG_DONE,
+	SQL_RCPT_DONE,
+
+	SQL_MEM_LIST,
+	SQL_MEM_GET,
+	SQL_MEM_EXISTS,
+	SQL_MEM_CAPCOUNT,
+	SQL_MEM_INSERT,
+	SQL_MEM_DELETE,
+	SQL_MEM_SET_NAME,
+	SQL_MEM_SET_STAKEHOLDER,
+	SQL_MEM_SET_DELIVERY,
+	SQL_MEM_SET_MODERATED,
+	SQL_MEM_SET_STATUS,
+	SQL_MEM_SET_TERM,
+
+	SQL_ARC_LIST,
+	SQL_ARC_SEARCH,
+	SQL_ARC_GET,
+	SQL_ARC_RAW,
+	SQL_ARC_COUNT,
+
+	SQL__COUNT
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *stmt[SQL__COUNT];
+	int tx_depth; /* 0 none, 1 BEGIN IMMEDIATE, >1 nested savepoints */
+	char errmsg[512];
+};
+
+/* The cached statement for slot ID, prepared on first use, reset and with
+ * bindings cleared. NULL (errmsg set) if it cannot be prepared. */
+sqlite3_stmt *store_sql(struct store *st, enum store_sql id, const char *sql);
+
+/* Record the connection's current error as "WHAT: sqlite message" and map
+ * RC: busy/locked -> STORE_BUSY, unique constraint -> STORE_EXISTS,
+ * anything else -> STORE_ERR (logged). */
+int store_fail(struct store *st, int rc, const char *what);
+/* Record a non-SQLite error. */
+int store_failf(struct store *st, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Step S once expecting SQLITE_DONE, then reset it. */
+int store_exec(struct store *st, sqlite3_stmt *s, const char *what);
+
+/* Write transactions. The outermost is BEGIN IMMEDIATE (so a lock conflict
+ * surfaces at the start, after the busy timeout, not at COMMIT); inner ones
+ * are savepoints, so a function that fails inside a caller's transaction
+ * (store_begin) undoes only its own work. */
+int store_tx_begin(struct store *st);
+int store_tx_commit(struct store *st);
+void store_tx_rollback(struct store *st);
+
+/* Relaxed durability (synchronous=NORMAL) for a commit whose work can be
+ * redone from what is already durable. Only outside a caller's transaction;
+ * returns whether it relaxed, to hand to store_sync_restore(). */
+int store_sync_relax(struct store *st);
+void store_sync_restore(struct store *st, int relaxed);
+
+/* Bind helpers: NULL strings bind as "" (store_bind_str) or SQL NULL. */
+int store_bind_str(sqlite3_stmt *s, int idx, const char *v);
+int store_bind_str_or_null(sqlite3_stmt *s, int idx, const char *v);
+/* Column I as a fresh string ("" for NULL). */
+char *store_col_dup(sqlite3_stmt *s, int i);
+
+#endif

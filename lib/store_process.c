@@ -1,0 +1,298 @@
+/* store: processing, the daemon's second stage: fetch what intake stored,
+ * count parse attempts, archive and thread the results. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "store_int.h"
+#include "util.h"
+
+void store_pending_free(struct store_pending *p, size_t n)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(p[i].raw);
+		for (size_t j = 0; j < p[i].n_post_lists; j++)
+			free(p[i].post_lists[j]);
+		free(p[i].post_lists);
+	}
+	free(p);
+}
+
+static int pending_lists(struct store *st, struct store_pending *p)
+{
+	sqlite3_stmt *s = store_sql(st, SQL_PENDING_LISTS,
+				    "SELECT DISTINCT list FROM envelope_rcpts"
+				    " WHERE message_id = ? AND kind = 'post' ORDER BY list");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_int64(s, 1, p->id);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (p->n_post_lists == cap) {
+			cap = cap ? cap * 2 : 2;
+			p->post_lists = xrealloc(p->post_lists, cap * sizeof *p->post_lists);
+		}
+		p->post_lists[p->n_post_lists++] = store_col_dup(s, 0);
+	}
+	int ret = rc == SQLITE_DONE ? STORE_OK : store_fail(st, rc, "pending lists");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_pending_fetch(struct store *st, int fresh, size_t max, struct store_pending **out,
+			size_t *n_out)
+{
+	*out = NULL;
+	*n_out = 0;
+	if (max == 0)
+		return STORE_OK;
+	/* state = 'new' spelled out so the partial index applies. */
+	sqlite3_stmt *s = fresh ? store_sql(st, SQL_PENDING_FRESH,
+					    "SELECT id, parse_attempts, raw, received FROM messages"
+					    " WHERE state = 'new' AND parse_attempts = 0"
+					    " ORDER BY id LIMIT ?")
+				: store_sql(st, SQL_PENDING_RETRY,
+					    "SELECT id, parse_attempts, raw, received FROM messages"
+					    " WHERE state = 'new' AND parse_attempts > 0"
+					    " ORDER BY id LIMIT ?");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_int64(s, 1, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
+	struct store_pending *p = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			p = xrealloc(p, cap * sizeof *p);
+		}
+		struct store_pending *e = &p[n++];
+		memset(e, 0, sizeof *e);
+		e->id = sqlite3_column_int64(s, 0);
+		e->parse_attempts = sqlite3_column_int(s, 1);
+		const void *blob = sqlite3_column_blob(s, 2);
+		e->len = (size_t)sqlite3_column_bytes(s, 2);
+		/* NUL-terminated as a convenience for parsers; len is exact. */
+		e->raw = xmalloc(e->len + 1);
+		if (e->len)
+			memcpy(e->raw, blob, e->len);
+		e->raw[e->len] = '\0';
+		e->received = sqlite3_column_int64(s, 3);
+	}
+	int ret = rc == SQLITE_DONE ? STORE_OK : store_fail(st, rc, "pending messages");
+	sqlite3_reset(s);
+	for (size_t i = 0; ret == STORE_OK && i < n; i++)
+		ret = pending_lists(st, &p[i]);
+	if (ret != STORE_OK) {
+		store_pending_free(p, n);
+		return ret;
+	}
+	*out = p;
+	*n_out = n;
+	return STORE_OK;
+}
+
+int store_bump_attempts(struct store *st, const int64_t *ids, size_t n)
+{
+	if (n == 0)
+		return STORE_OK;
+	/* WAL with synchronous=NORMAL survives a crash of this process, which
+	 * is what the count guards against; only a power cut could lose it,
+	 * and then a message is merely parsed once more. */
+	int relaxed = store_sync_relax(st);
+	int rc = store_tx_begin(st);
+	if (rc != STORE_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *s = store_sql(
+			st, SQL_BUMP,
+			"UPDATE messages SET parse_attempts = parse_attempts + 1 WHERE id = ?");
+		if (!s) {
+			rc = STORE_ERR;
+			break;
+		}
+		sqlite3_bind_int64(s, 1, ids[i]);
+		rc = store_exec(st, s, "count parse attempt");
+		if (rc != STORE_OK)
+			break;
+	}
+	if (rc == STORE_OK)
+		rc = store_tx_commit(st);
+	else
+		store_tx_rollback(st);
+out:
+	store_sync_restore(st, relaxed);
+	return rc;
+}
+
+/* The thread of an archived message of LIST whose Message-ID is ID, or 0. */
+static int parent_thread(struct store *st, const char *list, const char *id, size_t idlen,
+			 int64_t *thread)
+{
+	*thread = 0;
+	if (idlen == 0)
+		return STORE_OK;
+	sqlite3_stmt *s = store_sql(st, SQL_ARC_PARENT,
+				    "SELECT thread_id FROM archive WHERE list = ? AND message_id = ?"
+				    " ORDER BY id LIMIT 1");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, list);
+	sqlite3_bind_text64(s, 2, id, idlen, SQLITE_STATIC, SQLITE_UTF8);
+	int rc = sqlite3_step(s);
+	int ret = STORE_OK;
+	if (rc == SQLITE_ROW)
+		*thread = sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_DONE)
+		ret = store_fail(st, rc, "find parent");
+	sqlite3_reset(s);
+	return ret;
+}
+
+static int is_idsep(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '<' || c == '>' || c == ',';
+}
+
+/* References are oldest first: the last is the direct parent, so search
+ * backwards. Bounded: a hostile header with a million ids must not turn one
+ * commit into a million lookups; a real thread's last few hundred suffice. */
+#define MAX_REFS_SEARCHED 200
+
+static int thread_of(struct store *st, const struct store_archive_entry *e, int64_t *thread)
+{
+	const char *irt = e->in_reply_to ? e->in_reply_to : "";
+	while (*irt && is_idsep(*irt))
+		irt++;
+	size_t irtlen = strlen(irt);
+	while (irtlen && is_idsep(irt[irtlen - 1]))
+		irtlen--;
+	int rc = parent_thread(st, e->list, irt, irtlen, thread);
+	if (rc != STORE_OK || *thread)
+		return rc;
+
+	const char *refs = e->references ? e->references : "";
+	const char *end = refs + strlen(refs);
+	for (int searched = 0; end > refs && searched < MAX_REFS_SEARCHED; searched++) {
+		while (end > refs && is_idsep(end[-1]))
+			end--;
+		const char *start = end;
+		while (start > refs && !is_idsep(start[-1]))
+			start--;
+		if (start == end)
+			break;
+		rc = parent_thread(st, e->list, start, (size_t)(end - start), thread);
+		if (rc != STORE_OK || *thread)
+			return rc;
+		end = start;
+	}
+	return STORE_OK;
+}
+
+static int archive_one(struct store *st, const struct store_archive_entry *e)
+{
+	sqlite3_stmt *s = store_sql(st, SQL_ARC_EXISTS,
+				    "SELECT 1 FROM archive WHERE list = ? AND raw_id = ?");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, e->list);
+	sqlite3_bind_int64(s, 2, e->raw_id);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return STORE_OK; /* archived by an earlier run: keep it once */
+	if (rc != SQLITE_DONE)
+		return store_fail(st, rc, "archive lookup");
+
+	int64_t thread;
+	int ret = thread_of(st, e, &thread);
+	if (ret != STORE_OK)
+		return ret;
+
+	s = store_sql(st, SQL_ARC_INSERT,
+		      "INSERT INTO archive(list, raw_id, message_id, from_addr, from_name, subject,"
+		      " date, date_header, received, in_reply_to, refs, thread_id, unparsed, body)"
+		      " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, e->list);
+	sqlite3_bind_int64(s, 2, e->raw_id);
+	store_bind_str(s, 3, e->message_id);
+	store_bind_str(s, 4, e->from_addr);
+	store_bind_str(s, 5, e->from_name);
+	store_bind_str(s, 6, e->subject);
+	sqlite3_bind_int64(s, 7, e->date);
+	store_bind_str(s, 8, e->date_header);
+	sqlite3_bind_int64(s, 9, e->received);
+	store_bind_str(s, 10, e->in_reply_to);
+	store_bind_str(s, 11, e->references);
+	if (thread)
+		sqlite3_bind_int64(s, 12, thread);
+	else
+		sqlite3_bind_null(s, 12);
+	sqlite3_bind_int(s, 13, e->unparsed ? 1 : 0);
+	store_bind_str(s, 14, e->body);
+	ret = store_exec(st, s, "archive message");
+	if (ret != STORE_OK || thread)
+		return ret;
+
+	/* A thread is named after its first message. */
+	s = store_sql(st, SQL_ARC_SET_THREAD, "UPDATE archive SET thread_id = id WHERE id = ?");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(st->db));
+	return store_exec(st, s, "start thread");
+}
+
+static int mark_done(struct store *st, int64_t id, int poison)
+{
+	sqlite3_stmt *s = store_sql(st, SQL_MSG_DONE, "UPDATE messages SET state = ? WHERE id = ?");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_text(s, 1, poison ? "poison" : "done", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, id);
+	int rc = store_exec(st, s, "mark message processed");
+	if (rc != STORE_OK)
+		return rc;
+	s = store_sql(st, SQL_RCPT_DONE,
+		      "UPDATE envelope_rcpts SET state = 'done' WHERE message_id = ? AND kind = 'post'");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_int64(s, 1, id);
+	return store_exec(st, s, "mark recipients processed");
+}
+
+int store_archive_commit(struct store *st, const struct store_archive_entry *e, size_t n,
+			 const int64_t *done_ids, size_t n_done)
+{
+	if (n == 0 && n_done == 0)
+		return STORE_OK;
+	/* The archive rows are derived from raw messages committed durably at
+	 * intake, and the 'done' marks are in this same transaction: if a power
+	 * cut loses this commit (WAL, synchronous=NORMAL), both vanish together
+	 * and the messages are simply processed again. Skipping the fsync here
+	 * keeps processing from halving intake throughput. */
+	int relaxed = store_sync_relax(st);
+	int rc = store_tx_begin(st);
+	if (rc != STORE_OK)
+		goto out;
+	for (size_t i = 0; i < n && rc == STORE_OK; i++)
+		rc = archive_one(st, &e[i]);
+	for (size_t i = 0; i < n_done && rc == STORE_OK; i++) {
+		int poison = 0;
+		for (size_t j = 0; j < n; j++)
+			if (e[j].raw_id == done_ids[i] && e[j].unparsed)
+				poison = 1;
+		rc = mark_done(st, done_ids[i], poison);
+	}
+	if (rc == STORE_OK)
+		rc = store_tx_commit(st);
+	else
+		store_tx_rollback(st);
+out:
+	store_sync_restore(st, relaxed);
+	return rc == STORE_EXISTS ? STORE_ERR : rc;
+}

@@ -1,0 +1,109 @@
+/* SMTP command parsing: line checks, verbs, MAIL/RCPT paths and params. */
+#include <string.h>
+
+#include "smtp_parse.h"
+#include "testutil.h"
+
+static enum smtp_line_check line(const char *s)
+{
+	return smtp_check_command_line(s, strlen(s));
+}
+
+static void test_lines(void)
+{
+	CHECK_INT(line("NOOP\r\n"), SMTP_LINE_OK);
+	CHECK_INT(line("NOOP\n"), SMTP_LINE_BARE_LF);
+	CHECK_INT(line("NO\rOP\r\n"), SMTP_LINE_BARE_CR);
+	CHECK_INT(line("\r\n"), SMTP_LINE_OK);
+	CHECK_INT(line("\n"), SMTP_LINE_BARE_LF);
+	CHECK_INT(line("MAIL FROM:<h\xc3\xa9@x.org>\r\n"), SMTP_LINE_NON_ASCII);
+	CHECK_INT(line("NOOP\x01\r\n"), SMTP_LINE_NON_ASCII);
+	CHECK_INT(line("NOOP\tx\r\n"), SMTP_LINE_OK);
+	CHECK_INT(smtp_check_command_line("NO\0OP\r\n", 7), SMTP_LINE_NUL);
+	CHECK_INT(smtp_check_command_line("NOOP", 4), SMTP_LINE_BARE_LF);
+}
+
+static void test_verbs(void)
+{
+	const char *arg;
+	CHECK_INT(smtp_parse_verb("EHLO client.example", &arg), SMTP_EHLO);
+	CHECK_STR(arg, "client.example");
+	CHECK_INT(smtp_parse_verb("ehlo x", &arg), SMTP_EHLO);
+	CHECK_INT(smtp_parse_verb("QUIT", &arg), SMTP_QUIT);
+	CHECK_STR(arg, "");
+	CHECK_INT(smtp_parse_verb("StartTLS", &arg), SMTP_STARTTLS);
+	CHECK_INT(smtp_parse_verb("QUITX", &arg), SMTP_UNKNOWN);
+	CHECK_INT(smtp_parse_verb("", &arg), SMTP_UNKNOWN);
+	CHECK_INT(smtp_parse_verb("MAIL FROM:<a@b.c>", &arg), SMTP_MAIL);
+	CHECK_STR(arg, "FROM:<a@b.c>");
+	CHECK_INT(smtp_parse_verb("AUTH PLAIN", &arg), SMTP_UNKNOWN);
+}
+
+static void test_mail(void)
+{
+	struct smtp_mail_args m;
+	CHECK_INT(smtp_parse_mail("FROM:<alice@example.org>", &m), SMTP_PATH_OK);
+	CHECK_STR(m.addr, "alice@example.org");
+	CHECK_INT(m.size, -1);
+	CHECK_INT(smtp_parse_mail("FROM:<>", &m), SMTP_PATH_OK);
+	CHECK_STR(m.addr, "");
+	CHECK_INT(smtp_parse_mail("from: <a@b.org> SIZE=1234 BODY=8BITMIME", &m), SMTP_PATH_OK);
+	CHECK_INT(m.size, 1234);
+	CHECK_INT(m.body, SMTP_BODY_8BITMIME);
+	CHECK_INT(smtp_parse_mail("FROM:<a@b.org> body=7bit", &m), SMTP_PATH_OK);
+	CHECK_INT(m.body, SMTP_BODY_7BIT);
+	CHECK_INT(smtp_parse_mail("FROM:<@relay.org,@r2.org:a@b.org>", &m), SMTP_PATH_OK);
+	CHECK_STR(m.addr, "a@b.org");
+	CHECK_INT(smtp_parse_mail("FROM:<\"a>c\"@b.org>", &m), SMTP_PATH_OK);
+	CHECK_STR(m.addr, "\"a>c\"@b.org");
+	CHECK_INT(smtp_parse_mail("FROM:a@b.org", &m), SMTP_PATH_SYNTAX);
+	CHECK_INT(smtp_parse_mail("FROM:<a@b.org", &m), SMTP_PATH_SYNTAX);
+	CHECK_INT(smtp_parse_mail("TO:<a@b.org>", &m), SMTP_PATH_SYNTAX);
+	CHECK_INT(smtp_parse_mail("FROM:<not an address>", &m), SMTP_PATH_ADDRESS);
+	CHECK_INT(smtp_parse_mail("FROM:<a@>", &m), SMTP_PATH_ADDRESS);
+	CHECK_INT(smtp_parse_mail("FROM:<a@b.org> SIZE=abc", &m), SMTP_PATH_PARAM);
+	CHECK_INT(smtp_parse_mail("FROM:<a@b.org> SIZE=", &m), SMTP_PATH_PARAM);
+	CHECK_INT(smtp_parse_mail("FROM:<a@b.org> SIZE=99999999999999999999999", &m),
+		  SMTP_PATH_PARAM);
+	CHECK_INT(smtp_parse_mail("FROM:<a@b.org> BODY=BINARYMIME", &m), SMTP_PATH_PARAM);
+	CHECK_INT(smtp_parse_mail("FROM:<a@b.org> SMTPUTF8", &m), SMTP_PATH_PARAM);
+	CHECK_INT(smtp_parse_mail("FROM:<a@b.org> SIZE=1 SIZE=2", &m), SMTP_PATH_PARAM);
+	CHECK_INT(smtp_parse_mail("FROM:<a@b.org>x", &m), SMTP_PATH_SYNTAX);
+	char longpath[600];
+	memset(longpath, 'a', sizeof longpath);
+	memcpy(longpath, "FROM:<", 6);
+	strcpy(longpath + 560, "@b.org>");
+	CHECK_INT(smtp_parse_mail(longpath, &m), SMTP_PATH_TOO_LONG);
+}
+
+static void test_rcpt(void)
+{
+	struct smtp_rcpt_args r;
+	CHECK_INT(smtp_parse_rcpt("TO:<dialogue@lists.example.org>", &r), SMTP_PATH_OK);
+	CHECK_STR(r.addr, "dialogue@lists.example.org");
+	CHECK_INT(smtp_parse_rcpt("to: <x@y.org> ", &r), SMTP_PATH_OK);
+	CHECK_INT(smtp_parse_rcpt("TO:<>", &r), SMTP_PATH_ADDRESS);
+	CHECK_INT(smtp_parse_rcpt("TO:<x@y.org> NOTIFY=NEVER", &r), SMTP_PATH_PARAM);
+	CHECK_INT(smtp_parse_rcpt("FROM:<x@y.org>", &r), SMTP_PATH_SYNTAX);
+}
+
+static void test_helo(void)
+{
+	CHECK(smtp_valid_helo("mail.example.org"));
+	CHECK(smtp_valid_helo("[127.0.0.1]"));
+	CHECK(smtp_valid_helo("[IPv6:::1]"));
+	CHECK(smtp_valid_helo("my_host"));
+	CHECK(!smtp_valid_helo(""));
+	CHECK(!smtp_valid_helo("two words"));
+	CHECK(!smtp_valid_helo("<script>"));
+}
+
+int main(void)
+{
+	test_lines();
+	test_verbs();
+	test_mail();
+	test_rcpt();
+	test_helo();
+	return test_result();
+}
