@@ -196,14 +196,16 @@ int cmd_archive_show(struct ctl *c, int argc, char **argv)
 	free(mid);
 	free(irt);
 	fputc('\n', stdout);
-	if (a.unparsed) {
-		fputs("(this message could not be parsed; see archive show --raw)\n", stdout);
-	} else if (body) {
+	if (body && *body) {
 		char *b = out_clean(body, strlen(body), 1);
 		fputs(b, stdout);
-		if (*b && b[strlen(b) - 1] != '\n')
+		if (b[strlen(b) - 1] != '\n')
 			fputc('\n', stdout);
 		free(b);
+	} else {
+		fputs(a.unparsed ? "(this message could not be parsed: see archive show --raw)\n"
+				 : "(no text body: see archive show --raw)\n",
+		      stdout);
 	}
 out:
 	if (have_a)

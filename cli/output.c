@@ -204,7 +204,7 @@ void out_json_archived_fields(struct json *j, const struct store_archived *a)
 	json_int(j, a->id);
 	json_kv_string(j, "list", a->list);
 	json_kv_string(j, "message_id", a->message_id);
-	json_kv_string(j, "from", a->from_addr);
+	kv_opt_string(j, "from", a->from_addr);
 	kv_opt_string(j, "from_name", a->from_name);
 	json_kv_string(j, "subject", a->subject);
 	out_json_time(j, "date", a->date > 0 ? a->date : a->received);

@@ -1,7 +1,7 @@
 /* intake: durable acceptance with group commit. Sessions hand over finished
- * messages; all messages handed over during one turn of the event loop are
- * committed in one SQLite transaction (one fsync), and only then is each
- * session told to answer 250. */
+ * messages; a writer thread commits everything handed over while its
+ * previous commit was running in one SQLite transaction (one fsync), and
+ * only then is each session told, in the event loop, to answer 250. */
 #ifndef DIALOGUE_INTAKE_H
 #define DIALOGUE_INTAKE_H
 
@@ -28,15 +28,21 @@ struct intake_msg {
 	int64_t received;
 	intake_done_fn done; /* NULL once the session went away */
 	void *arg;
+	int result_ok; /* set by the writer thread */
+	int64_t result_id;
 	struct intake_msg *next;
 };
 
 struct intake;
 
-/* AFTER_COMMIT (may be NULL) runs after every successful batch. */
-struct intake *intake_new(struct event_base *base, struct store *st,
-			  void (*after_commit)(void *arg), void *after_arg);
-/* Commits what is queued, then frees. */
+/* Open a connection of our own to DB_PATH for the writer thread. The base
+ * must have threading enabled (evthread_use_pthreads() before creating it).
+ * AFTER_COMMIT (may be NULL) runs in the loop after successful batches.
+ * NULL with err set on failure. */
+struct intake *intake_new(struct event_base *base, const char *db_path,
+			  void (*after_commit)(void *arg), void *after_arg, char *err,
+			  size_t errlen);
+/* Commits what is queued, reports it, then frees. */
 void intake_free(struct intake *in);
 
 struct intake_msg *intake_msg_new(void);
@@ -47,8 +53,8 @@ void intake_msg_free(struct intake_msg *m);
 /* Take ownership of M and commit it with the current batch. */
 void intake_submit(struct intake *in, struct intake_msg *m);
 
-/* Messages waiting for their commit (for shutdown). */
-size_t intake_pending(const struct intake *in);
+/* Messages submitted and not yet reported back. */
+size_t intake_pending(struct intake *in);
 
 /* Statistics for the log: batches committed and messages in them. */
 void intake_stats(const struct intake *in, uint64_t *batches, uint64_t *messages);

@@ -4,6 +4,7 @@
  * in-flight transactions within 10 seconds and exit. */
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -148,6 +149,11 @@ static int run(struct daemon *d)
 		log_err("%s", err);
 		return EXIT_IOERR;
 	}
+	/* The intake's writer thread wakes the loop: libevent needs locking. */
+	if (evthread_use_pthreads() < 0) {
+		log_err("cannot enable libevent threading");
+		return EXIT_SOFTWARE;
+	}
 	d->base = event_base_new();
 	if (!d->base || event_base_priority_init(d->base, 2) < 0) {
 		log_err("cannot create the event loop");
@@ -155,7 +161,11 @@ static int run(struct daemon *d)
 	}
 	d->proc = processor_new(d->base, d->st, 1);
 	processor_set_config(d->proc, d->cfg);
-	d->intake = intake_new(d->base, d->st, processor_kick, d->proc);
+	d->intake = intake_new(d->base, d->cfg->database, processor_kick, d->proc, err, sizeof err);
+	if (!d->intake) {
+		log_err("%s", err);
+		return EXIT_IOERR;
+	}
 	d->smtp = smtp_server_new(d->base, d->intake);
 	smtp_server_set_config(d->smtp, d->cfg, d->tls);
 	if (smtp_server_listen(d->smtp, err, sizeof err) < 0) {

@@ -668,6 +668,10 @@ struct walk {
 	size_t html_len;
 	int html_enc;
 	char *html_charset;
+	int have_msg; /* first message/rfc822 part not yet walked */
+	const char *msg;
+	size_t msg_len;
+	int msg_depth;
 };
 
 static struct mailmime_content *mime_content(struct mailmime_fields *mf)
@@ -719,18 +723,135 @@ static enum kind classify(struct mailmime_content *ct)
 	return KIND_OTHER;
 }
 
-/* The boundary parameter, unquoted; NULL when absent or empty. */
-static char *boundary_of(struct mailmime_content *ct)
+static int hexval(char c)
 {
-	const char *b = mailmime_content_param_get(ct, "boundary");
-	if (!b)
-		return NULL;
-	size_t n = strlen(b);
-	if (n >= 2 && b[0] == '"' && b[n - 1] == '"') {
-		b++;
-		n -= 2;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The boundary parameter, read by hand from the raw Content-Type value
+ * RAW: libetpan first decodes RFC 2047 words in the whole value and keeps
+ * folding inside quoted strings, which mangles odd but real boundaries,
+ * and it stops at ";;". Its own reading is the fallback. */
+static char *boundary_of(const char *raw, struct mailmime_content *ct)
+{
+	struct sbuf b = {0};
+
+	for (const char *p = raw; p && (p = strchr(p, ';')) != NULL;) {
+		for (p++; is_wsp(*p); p++)
+			;
+		if (ascii_strncasecmp(p, "boundary", 8) != 0)
+			continue;
+		const char *q = p + 8;
+		while (is_wsp(*q))
+			q++;
+		int ext = *q == '*'; /* RFC 2231: charset'language'%XX */
+		q += ext;
+		if (*q++ != '=')
+			continue;
+		while (is_wsp(*q))
+			q++;
+		if (*q != '"') {
+			sbuf_add(&b, q, strcspn(q, "; \t\r\n"));
+		} else {
+			for (q++; *q && *q != '"'; q++) {
+				if (*q == '\\' && q[1])
+					q++;
+				if (*q != '\r' && *q != '\n') /* unfold */
+					sbuf_addc(&b, *q);
+			}
+		}
+		if (ext && b.len) {
+			char *v = strchr(b.buf, '\'');
+			v = v ? strchr(v + 1, '\'') : NULL;
+			size_t o = 0;
+			for (v = v ? v + 1 : b.buf; *v; v++) {
+				if (*v == '%' && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
+					b.buf[o++] = (char)(hexval(v[1]) * 16 + hexval(v[2]));
+					v += 2;
+				} else {
+					b.buf[o++] = *v;
+				}
+			}
+			b.len = o;
+			b.buf[o] = '\0';
+		}
+		break;
 	}
-	return n ? xstrndup(b, n) : NULL;
+	if (!b.len) {
+		const char *v = mailmime_content_param_get(ct, "boundary");
+		size_t n = v ? strlen(v) : 0;
+		if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+			sbuf_add(&b, v + 1, n - 2);
+		else if (n)
+			sbuf_add(&b, v, n);
+	}
+	if (b.len)
+		return sbuf_detach(&b);
+	sbuf_free(&b);
+	return NULL;
+}
+
+/* A value of the first field NAME that libetpan kept unparsed. */
+static const char *raw_field(struct mailimf_fields *f, const char *name)
+{
+	for (clistiter *it = f ? clist_begin(f->fld_list) : NULL; it; it = clist_next(it)) {
+		struct mailimf_field *x = clist_content(it);
+		if (x->fld_type == MAILIMF_FIELD_OPTIONAL_FIELD &&
+		    ascii_strcasecmp(x->fld_data.fld_optional_field->fld_name, name) == 0)
+			return x->fld_data.fld_optional_field->fld_value;
+	}
+	return NULL;
+}
+
+/* Quoted-printable, leniently: an "=" not followed by two hex digits or a
+ * line break stays as it is (libetpan turns it into a control byte). */
+static void decode_qp(struct sbuf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i + 1;
+		if (s[i] != '=') {
+			size_t k = i;
+			while (k < n && s[k] != '=')
+				k++;
+			sbuf_add(b, s + i, k - i);
+			i = k - 1;
+			continue;
+		}
+		while (j < n && (s[j] == ' ' || s[j] == '\t'))
+			j++;
+		j += j + 1 < n && s[j] == '\r' && s[j + 1] == '\n';
+		if (j == n || s[j] == '\n') {
+			i = j; /* soft line break */
+		} else if (i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			sbuf_addc(b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+			i += 2;
+		} else {
+			sbuf_addc(b, '=');
+		}
+	}
+}
+
+/* Base64 lines never hold inner blanks: a part labelled base64 that has
+ * them is plain text with a wrong label. */
+static int looks_base64(const char *s, size_t n)
+{
+	int in_line = 0, gap = 0;
+
+	for (size_t i = 0; i < n && i < 65536; i++) {
+		if (s[i] == '\r' || s[i] == '\n') {
+			in_line = gap = 0;
+		} else if (s[i] == ' ' || s[i] == '\t') {
+			gap = in_line;
+		} else {
+			if (gap)
+				return 0;
+			in_line = 1;
+		}
+	}
+	return 1;
 }
 
 static int html_entity(const char *s, size_t n, size_t *used, unsigned *cp)
@@ -842,13 +963,20 @@ static void take_text(struct msg_info *m, const char *data, size_t len, int enc,
 
 	if (len > DECODE_MAX)
 		len = DECODE_MAX;
-	if (mailmime_part_parse(data, len, &idx, enc, &dec, &dlen) != MAILIMF_NO_ERROR)
-		dec = NULL;
+	if (enc == MAILMIME_MECHANISM_QUOTED_PRINTABLE) {
+		decode_qp(&t, data, len);
+		data = t.buf ? t.buf : "";
+		len = t.len;
+	} else if (enc == MAILMIME_MECHANISM_BASE64 && looks_base64(data, len)) {
+		if (mailmime_part_parse(data, len, &idx, enc, &dec, &dlen) != MAILIMF_NO_ERROR)
+			dec = NULL;
+	}
 	if (dec && dlen > 4 * BODY_MAX)
 		dlen = 4 * BODY_MAX;
 	add_charset(&u, dec ? dec : data, dec ? dlen : len, charset);
 	if (dec)
 		mailmime_decoded_part_free(dec);
+	sbuf_free(&t);
 	if (html) {
 		strip_html(&t, u.buf ? u.buf : "", u.len);
 		sbuf_free(&u);
@@ -877,7 +1005,7 @@ static void take_text(struct msg_info *m, const char *data, size_t len, int enc,
 }
 
 static void walk_entity(struct walk *w, const char *data, size_t len,
-			struct mailmime_fields *mf, int in_digest, int depth);
+			struct mailmime_fields *mf, const char *ctype, int in_digest, int depth);
 
 /* One body part: its MIME header (if any), then its content. */
 static void walk_part(struct walk *w, const char *p, size_t n, int in_digest, int depth)
@@ -896,20 +1024,20 @@ static void walk_part(struct walk *w, const char *p, size_t n, int in_digest, in
 		else
 			idx = 0;
 	}
-	if (f) {
-		if (mailmime_fields_parse(f, &mf) != MAILIMF_NO_ERROR)
-			mf = NULL;
-		mailimf_fields_free(f);
-	}
-	walk_entity(w, p + idx, n - idx, mf, in_digest, depth);
+	if (f && mailmime_fields_parse(f, &mf) != MAILIMF_NO_ERROR)
+		mf = NULL;
+	walk_entity(w, p + idx, n - idx, mf, raw_field(f, "Content-Type"), in_digest, depth);
 	if (mf)
 		mailmime_fields_free(mf);
+	if (f)
+		mailimf_fields_free(f);
 }
 
 /* Start of the next "--BOUNDARY" line at or after FROM; *AFTER is where
- * the line ends (past its CRLF), *CLOSE whether it was "--BOUNDARY--".
- * Only whitespace may follow, so an outer boundary that is a prefix of an
- * inner one does not match inside the inner part. */
+ * the line ends (past its line break), *CLOSE whether it was
+ * "--BOUNDARY--". RFC 2046 lets any text follow; we want a blank before
+ * it, so that an outer boundary which is a prefix of an inner one does
+ * not match the inner delimiters. */
 static int next_delim(const char *d, size_t len, size_t from, const char *needle, size_t nl,
 		      size_t *at, size_t *after, int *close)
 {
@@ -926,12 +1054,11 @@ static int next_delim(const char *d, size_t len, size_t from, const char *needle
 			*close = 1;
 			q += 2;
 		}
-		while (q < len && (d[q] == ' ' || d[q] == '\t'))
-			q++;
-		if (q < len && d[q] != '\r')
+		if (q < len && d[q] != '\r' && d[q] != '\n' && d[q] != ' ' && d[q] != '\t')
 			continue;
+		const char *eol = memchr(d + q, '\n', len - q);
 		*at = p;
-		*after = q + 2 <= len ? q + 2 : len;
+		*after = eol ? (size_t)(eol - d) + 1 : len;
 		return 1;
 	}
 	return 0;
@@ -956,9 +1083,10 @@ static void walk_multipart(struct walk *w, const char *d, size_t len, const char
 		int more = next_delim(d, len, start, needle, nl, &next_at, &next_after,
 				      &next_close);
 		if (more) {
+			/* The line break before a delimiter belongs to it. */
 			end = next_at;
-			if (end >= start + 2 && d[end - 2] == '\r' && d[end - 1] == '\n')
-				end -= 2; /* the CRLF before a delimiter belongs to it */
+			end -= end > start && d[end - 1] == '\n';
+			end -= end > start && d[end - 1] == '\r';
 		} else {
 			w->m->parse_ok = 0; /* no closing delimiter */
 			end = len;
@@ -973,9 +1101,10 @@ done:
 	free(needle);
 }
 
-/* DATA is the content of an entity whose MIME fields are MF (may be NULL). */
+/* DATA is the content of an entity whose MIME fields are MF and raw
+ * Content-Type CTYPE (either may be NULL). */
 static void walk_entity(struct walk *w, const char *data, size_t len,
-			struct mailmime_fields *mf, int in_digest, int depth)
+			struct mailmime_fields *mf, const char *ctype, int in_digest, int depth)
 {
 	struct mailmime_content *ct = mime_content(mf);
 	int enc = mf ? mailmime_transfer_encoding_get(mf) : MAILMIME_MECHANISM_8BIT;
@@ -995,7 +1124,7 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
 
 	switch (kind) {
 	case KIND_MULTIPART: {
-		char *boundary = boundary_of(ct);
+		char *boundary = boundary_of(ctype, ct);
 		if (boundary) {
 			walk_multipart(w, data, len, boundary,
 				       ascii_strcasecmp(ct->ct_subtype, "digest") == 0, depth);
@@ -1019,7 +1148,16 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
 		}
 		break;
 	case KIND_MESSAGE:
-		walk_part(w, data, len, 0, depth + 1);
+		/* An enclosed message's text counts only when the enclosing one
+		 * has none: a forward's own words come first. */
+		if (depth == 0) {
+			walk_part(w, data, len, 0, depth + 1);
+		} else if (!w->have_msg) {
+			w->have_msg = 1;
+			w->msg = data;
+			w->msg_len = len;
+			w->msg_depth = depth;
+		}
 		break;
 	case KIND_OTHER:
 		break;
@@ -1028,37 +1166,40 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
 
 /* ---- the message --------------------------------------------------------- */
 
-/* CRLF line ends, no NUL, a final CRLF, no leading mbox "From " line. */
+/* The copy libetpan and the walk read: bare CR becomes LF (libetpan takes
+ * LF or CRLF but not CR), the header loses its NUL bytes (libetpan's
+ * strings end there), the text ends with a line break, and a leading mbox
+ * "From " line goes. Lengths stay put elsewhere so that raw UTF-16 parts
+ * survive. */
 static char *normalize(const char *raw, size_t len, size_t *out_len)
 {
-	struct sbuf b = {0};
-	size_t i = 0;
+	char *n = xmalloc(len + 2);
+	size_t i = 0, o = 0;
+	int in_header = 1, bol = 1;
 
 	if (len >= 5 && memcmp(raw, "From ", 5) == 0) {
 		while (i < len && raw[i] != '\n' && raw[i] != '\r')
 			i++;
-		if (i < len && raw[i] == '\r')
-			i++;
-		if (i < len && raw[i] == '\n')
-			i++;
+		i += i < len && raw[i] == '\r';
+		i += i < len && raw[i] == '\n';
 	}
-	sbuf_add(&b, "", 0);
 	for (; i < len; i++) {
 		char c = raw[i];
-		if (c == '\0')
+		if (c == '\r' && (i + 1 == len || raw[i + 1] != '\n'))
+			c = '\n';
+		if (c == '\0' && in_header)
 			continue;
-		if (c == '\r' || c == '\n') {
-			if (c == '\r' && i + 1 < len && raw[i + 1] == '\n')
-				i++;
-			sbuf_add(&b, "\r\n", 2);
-			continue;
-		}
-		sbuf_addc(&b, c);
+		if (c == '\n' && bol)
+			in_header = 0; /* the empty line */
+		if (c != '\r')
+			bol = c == '\n';
+		n[o++] = c;
 	}
-	if (b.len < 2 || b.buf[b.len - 1] != '\n')
-		sbuf_add(&b, "\r\n", 2);
-	*out_len = b.len;
-	return sbuf_detach(&b);
+	if (o == 0 || n[o - 1] != '\n')
+		n[o++] = '\n';
+	n[o] = '\0';
+	*out_len = o;
+	return n;
 }
 
 static char *synth_id(const char *raw, size_t len, const char *hostname)
@@ -1143,9 +1284,17 @@ void msg_parse(const char *raw, size_t len, const char *hostname, struct msg_inf
 		free(ctype);
 	}
 	w.m = out;
-	walk_entity(&w, n + body, nlen - body, mf, 0, 0);
-	if (!out->body_text && w.have_html)
-		take_text(out, w.html, w.html_len, w.html_enc, w.html_charset, 1);
+	walk_entity(&w, n + body, nlen - body, mf, raw_field(fields, "Content-Type"), 0, 0);
+	while (!out->body_text) {
+		if (w.have_html) {
+			take_text(out, w.html, w.html_len, w.html_enc, w.html_charset, 1);
+			break;
+		}
+		if (!w.have_msg)
+			break;
+		w.have_msg = 0;
+		walk_part(&w, w.msg, w.msg_len, 0, w.msg_depth + 1);
+	}
 	free(w.html_charset);
 
 	if (!out->message_id) {

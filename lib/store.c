@@ -109,6 +109,9 @@ static const char *const migrations[] = {
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
 
+/* The busy timeout; also how long opening waits for other processes. */
+#define OPEN_BUSY_MS 5000
+
 /* ---- helpers shared with store_members.c and store_archive.c ---- */
 
 int store_failf(struct store *st, int code, const char *fmt, ...)
@@ -231,7 +234,8 @@ int store_tx_commit(struct store *st)
 		return store_failf(st, STORE_ERR, "commit without a transaction");
 	if (sqlite3_get_autocommit(st->db)) {
 		st->tx_depth = 0;
-		return store_failf(st, STORE_ERR, "transaction was rolled back by an earlier error");
+		return store_failf(st, STORE_ERR,
+				   "transaction was rolled back by an earlier error");
 	}
 	int rc;
 	if (st->tx_depth == 1)
@@ -281,13 +285,29 @@ void store_sync_restore(struct store *st, int relaxed)
 
 /* ---- open and migrate ---- */
 
+/* Step S, retrying while the database is busy, for up to the open-time busy
+ * timeout. Needed where SQLite does not call the busy handler itself: the
+ * switch to WAL while another process opens the same new database returns
+ * SQLITE_BUSY at once. */
+static int step_retry(sqlite3_stmt *s)
+{
+	int rc;
+	for (int waited = 0;; waited += 10) {
+		rc = sqlite3_step(s);
+		if ((rc & 0xff) != SQLITE_BUSY || waited >= OPEN_BUSY_MS)
+			return rc;
+		sqlite3_reset(s);
+		sqlite3_sleep(10);
+	}
+}
+
 static int pragma_int(sqlite3 *db, const char *sql, int *out)
 {
 	sqlite3_stmt *s = NULL;
 	*out = 0;
 	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
 	if (rc == SQLITE_OK) {
-		rc = sqlite3_step(s);
+		rc = step_retry(s);
 		if (rc == SQLITE_ROW) {
 			*out = sqlite3_column_int(s, 0);
 			rc = SQLITE_OK;
@@ -361,12 +381,12 @@ static int configure(struct store *st, char *err, size_t errlen)
 		"PRAGMA journal_size_limit=67108864",
 	};
 	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_busy_timeout(st->db, OPEN_BUSY_MS);
 
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_step(s);
+		rc = step_retry(s);
 	if (rc == SQLITE_ROW) {
 		const char *mode = (const char *)sqlite3_column_text(s, 0);
 		if (!mode || (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
@@ -384,7 +404,13 @@ static int configure(struct store *st, char *err, size_t errlen)
 	}
 	sqlite3_finalize(s);
 	for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
-		rc = sqlite3_exec(st->db, pragmas[i], NULL, NULL, NULL);
+		s = NULL;
+		rc = sqlite3_prepare_v2(st->db, pragmas[i], -1, &s, NULL);
+		if (rc == SQLITE_OK)
+			rc = step_retry(s);
+		sqlite3_finalize(s);
+		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+			rc = SQLITE_OK;
 		if (rc != SQLITE_OK) {
 			snprintf(err, errlen, "%s: %s: %s", st->path, pragmas[i],
 				 sqlite3_errmsg(st->db));
@@ -499,8 +525,8 @@ int store_check(struct store *st, char *err, size_t errlen)
 static int insert_incoming(struct store *st, struct store_incoming *m)
 {
 	sqlite3_stmt *s = store_sql(st, SQL_MSG_INSERT,
-				    "INSERT INTO messages(received, mail_from, helo, client_ip, size, raw)"
-				    " VALUES(?, ?, ?, ?, ?, ?)");
+				    "INSERT INTO messages(received, mail_from, helo, client_ip,"
+				    " size, raw) VALUES(?, ?, ?, ?, ?, ?)");
 	if (!s)
 		return STORE_ERR;
 	sqlite3_bind_int64(s, 1, m->received);

@@ -140,7 +140,8 @@ int store_archive_search(struct store *st, const char *list, const char *query, 
 				    "SELECT " ARC_COLS " FROM archive_fts"
 				    " JOIN archive a ON a.id = archive_fts.rowid"
 				    " WHERE archive_fts MATCH ? AND a.list = ?"
-				    " ORDER BY bm25(archive_fts, 4.0, 2.0, 1.0), a.id DESC LIMIT ?");
+				    " ORDER BY bm25(archive_fts, 4.0, 2.0, 1.0), a.id DESC"
+				    " LIMIT ?");
 	if (!s) {
 		free(match);
 		return STORE_ERR;
@@ -157,7 +158,8 @@ int store_archive_search(struct store *st, const char *list, const char *query, 
 int store_archive_get(struct store *st, int64_t id, struct store_archived *out)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *s = store_sql(st, SQL_ARC_GET, "SELECT " ARC_COLS " FROM archive a WHERE a.id = ?");
+	sqlite3_stmt *s =
+		store_sql(st, SQL_ARC_GET, "SELECT " ARC_COLS " FROM archive a WHERE a.id = ?");
 	if (!s)
 		return STORE_ERR;
 	sqlite3_bind_int64(s, 1, id);
@@ -252,7 +254,8 @@ int store_archive_each(struct store *st, const char *list,
 int store_archive_count(struct store *st, const char *list, long *out)
 {
 	*out = 0;
-	sqlite3_stmt *s = store_sql(st, SQL_ARC_COUNT, "SELECT count(*) FROM archive WHERE list = ?");
+	sqlite3_stmt *s =
+		store_sql(st, SQL_ARC_COUNT, "SELECT count(*) FROM archive WHERE list = ?");
 	if (!s)
 		return STORE_ERR;
 	store_bind_str(s, 1, list);

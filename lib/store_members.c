@@ -10,7 +10,8 @@
 /* Members that count toward max_members; one text for its one slot. */
 #define CAPCOUNT_SQL \
 	"SELECT count(*) FROM members WHERE list = ? AND status IN ('active', 'pending')"
-#define MEMBER_COLS "list, address, name, stakeholder, status, delivery, moderated, joined, term_ends"
+#define MEMBER_COLS \
+	"list, address, name, stakeholder, status, delivery, moderated, joined, term_ends"
 
 void store_member_free(struct store_member *m)
 {
@@ -83,7 +84,8 @@ int store_member_get(struct store *st, const char *list, const char *address,
 {
 	memset(out, 0, sizeof *out);
 	sqlite3_stmt *s = store_sql(st, SQL_MEM_GET,
-				    "SELECT " MEMBER_COLS " FROM members WHERE list = ? AND address = ?");
+				    "SELECT " MEMBER_COLS " FROM members"
+				    " WHERE list = ? AND address = ?");
 	if (!s)
 		return STORE_ERR;
 	store_bind_str(s, 1, list);
@@ -274,7 +276,8 @@ int store_member_set(struct store *st, const char *list, const char *address, co
 		break;
 	case V_DELIVERY:
 		if (!valid_delivery(value))
-			return store_failf(st, STORE_INVAL, "delivery must be each, digest or none");
+			return store_failf(st, STORE_INVAL,
+					   "delivery must be each, digest or none");
 		break;
 	case V_BOOL:
 		b = parse_bool(value);

@@ -136,7 +136,8 @@ static int parent_thread(struct store *st, const char *list, const char *id, siz
 	if (idlen == 0)
 		return STORE_OK;
 	sqlite3_stmt *s = store_sql(st, SQL_ARC_PARENT,
-				    "SELECT thread_id FROM archive WHERE list = ? AND message_id = ?"
+				    "SELECT thread_id FROM archive"
+				    " WHERE list = ? AND message_id = ?"
 				    " ORDER BY id LIMIT 1");
 	if (!s)
 		return STORE_ERR;
@@ -258,7 +259,8 @@ static int mark_done(struct store *st, int64_t id, int poison)
 	if (rc != STORE_OK)
 		return rc;
 	s = store_sql(st, SQL_RCPT_DONE,
-		      "UPDATE envelope_rcpts SET state = 'done' WHERE message_id = ? AND kind = 'post'");
+		      "UPDATE envelope_rcpts SET state = 'done'"
+		      " WHERE message_id = ? AND kind = 'post'");
 	if (!s)
 		return STORE_ERR;
 	sqlite3_bind_int64(s, 1, id);

@@ -64,7 +64,8 @@ static void test_open_migrate(void)
 	if (st)
 		CHECK_INT(store_user_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'archive_fts'"), 1);
+	CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'archive_fts'"),
+		  1);
 	CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'"), 1);
 out:
 	free(path);
@@ -610,7 +611,8 @@ static void test_members(void)
 	CHECK_INT(store_member_set(st, "steering", a, "term_ends", "soon"), STORE_INVAL);
 	CHECK_INT(store_member_set(st, "steering", a, "term_ends", "-5"), STORE_INVAL);
 	CHECK_INT(store_member_set(st, "steering", a, "address", "x@y"), STORE_INVAL);
-	CHECK_INT(store_member_set(st, "steering", a, "name; DROP TABLE members", "x"), STORE_INVAL);
+	CHECK_INT(store_member_set(st, "steering", a, "name; DROP TABLE members", "x"),
+		  STORE_INVAL);
 	CHECK_INT(store_member_set(st, "steering", a, "status", "x'); --"), STORE_INVAL);
 	CHECK_INT(store_member_set(st, "steering", "nobody@x", "name", "N"), STORE_NOTFOUND);
 	CHECK_INT(store_member_get(st, "steering", a, &g), STORE_OK);
