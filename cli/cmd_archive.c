@@ -143,7 +143,7 @@ int cmd_archive_show(struct ctl *c, int argc, char **argv)
 	if ((rc = cli_args(c, argc, argv, opts, pos, &npos, 1, 1)) != 0)
 		goto out;
 	if (raw_flag && c->json) {
-		rc = cli_usage_err(c, "--raw prints the message itself; it does not go with --json");
+		rc = cli_usage_err(c, "--raw prints the message itself, not JSON");
 		goto out;
 	}
 	if (cli_parse_long(pos[0], &id) != 0 || id <= 0) {
@@ -248,7 +248,7 @@ int cmd_archive_export(struct ctl *c, int argc, char **argv)
 	if (output && (!*output || !strcmp(output, "-")))
 		output = NULL;
 	if (c->json && !output) {
-		rc = cli_usage_err(c, "the export is mbox, not JSON: use --json with --output FILE");
+		rc = cli_usage_err(c, "the export is mbox: --json needs --output FILE");
 		goto out;
 	}
 	if ((rc = ctl_list(c, pos[0], &l)) != 0 || (rc = ctl_store(c)) != 0)

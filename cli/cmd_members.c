@@ -423,7 +423,8 @@ int cmd_members_import(struct ctl *c, int argc, char **argv)
 	} else {
 		printf("imported %zu member%s into %s", added, added == 1 ? "" : "s", l->name);
 		if (skipped)
-			printf(" (%zu already member%s, skipped)", skipped, skipped == 1 ? "" : "s");
+			printf(" (%zu already member%s, skipped)", skipped,
+			       skipped == 1 ? "" : "s");
 		printf("\n");
 	}
 out:

@@ -19,8 +19,9 @@ void csv_init(struct csv_reader *r, const char *data, size_t len);
 /* Read one record into FIELDS (fresh strings, caller frees each) and
  * set *N. *LINE gets the line the record starts on. Returns 1 for a
  * record, 0 at the end of the data, -1 on malformed input with ERR set
- * and *LINE the line of the fault (nothing to free then). A UTF-8 byte order mark at the start is skipped;
- * CRLF, LF and CR all end a record outside quotes. */
+ * and *LINE the line of the fault (nothing to free then). A UTF-8 byte
+ * order mark at the start is skipped; CRLF, LF and CR all end a record
+ * outside quotes. */
 int csv_read(struct csv_reader *r, char **fields, size_t *n, long *line, char *err,
 	     size_t errlen);
 

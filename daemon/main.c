@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "config.h"
 #include "intake.h"
 #include "processor.h"
@@ -74,6 +76,22 @@ static int ensure_parent_dir(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* Each SMTP session is a descriptor: allow as many as the hard limit so
+ * max_connections, not the default soft limit of 1024, is the ceiling. */
+static void raise_fd_limit(long want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t need = (rlim_t)want + 64; /* listeners, database, log */
+	if (rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+		log_warn("open files limit is %llu: fewer than max_connections = %ld sessions fit",
+			 (unsigned long long)rl.rlim_cur, want);
+}
+
 static void on_shutdown_done(void *arg)
 {
 	struct daemon *d = arg;
@@ -124,6 +142,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		log_warn("reload: [server] listen changed; a restart is needed to apply it");
 	if (strcmp(cfg->database, d->cfg->database))
 		log_warn("reload: [server] database changed; a restart is needed to apply it");
+	raise_fd_limit(cfg->max_connections);
 	smtp_server_set_config(d->smtp, cfg, tls);
 	processor_set_config(d->proc, cfg);
 	SSL_CTX_free(d->tls);
@@ -144,6 +163,7 @@ static int run(struct daemon *d)
 		log_err("%s", err);
 		return EXIT_CONFIG;
 	}
+	raise_fd_limit(d->cfg->max_connections);
 	d->st = store_open(d->cfg->database, err, sizeof err);
 	if (!d->st) {
 		log_err("%s", err);
@@ -154,12 +174,15 @@ static int run(struct daemon *d)
 		log_err("cannot enable libevent threading");
 		return EXIT_SOFTWARE;
 	}
+	if (archive_recover(d->st) != STORE_OK)
+		log_warn("could not check for an interrupted parse: %s", store_errmsg(d->st));
 	d->base = event_base_new();
-	if (!d->base || event_base_priority_init(d->base, 2) < 0) {
+	if (!d->base || event_base_priority_init(d->base, 3) < 0) {
 		log_err("cannot create the event loop");
 		return EXIT_SOFTWARE;
 	}
-	d->proc = processor_new(d->base, d->st, 1);
+	/* Network I/O has the default priority 1; archiving yields to it. */
+	d->proc = processor_new(d->base, d->st, 2);
 	processor_set_config(d->proc, d->cfg);
 	d->intake = intake_new(d->base, d->cfg->database, processor_kick, d->proc, err, sizeof err);
 	if (!d->intake) {

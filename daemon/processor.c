@@ -28,14 +28,17 @@ static void processor_run(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (n > 0)
-		event_active(p->ev, 0, 0); /* more may be waiting */
+		processor_kick(p); /* more may be waiting */
 }
 
 struct processor *processor_new(struct event_base *base, struct store *st, int priority)
 {
 	struct processor *p = xcalloc(1, sizeof *p);
 	p->st = st;
-	p->ev = event_new(base, -1, 0, processor_run, p);
+	/* A timer, not event_active(): it fires after the next poll, when the
+	 * sockets whose replies (250) were just queued have been written, so a
+	 * parser crash cannot swallow an acknowledgement already earned. */
+	p->ev = evtimer_new(base, processor_run, p);
 	p->retry_ev = evtimer_new(base, processor_run, p);
 	if (!p->ev || !p->retry_ev) {
 		log_err("processor: cannot create events");
@@ -53,7 +56,9 @@ void processor_set_config(struct processor *p, const struct config *cfg)
 void processor_kick(void *arg)
 {
 	struct processor *p = arg;
-	event_active(p->ev, 0, 0); /* a no-op when already active */
+	static const struct timeval now = {0, 0};
+	if (!evtimer_pending(p->ev, NULL))
+		evtimer_add(p->ev, &now);
 }
 
 void processor_free(struct processor *p)

@@ -1,7 +1,9 @@
 /* archive: turn committed raw messages into archived posts. Runs after the
- * commit, so a crash in the parser loses nothing; parse attempts are counted
- * first, so a message that crashes the parser is archived raw (flagged) once
- * it has used up its attempts instead of taking the daemon down forever. */
+ * commit, so a crash in the parser loses nothing. Before each message is
+ * parsed, the store records which one it is; after a crash that message
+ * (and only it) is counted as having failed, and once it has used up its
+ * attempts it is archived raw and flagged, never parsed again: a poison
+ * message never takes the daemon down twice. */
 #ifndef DIALOGUE_ARCHIVE_H
 #define DIALOGUE_ARCHIVE_H
 
@@ -10,12 +12,14 @@
 #include "config.h"
 #include "store.h"
 
-#define ARCHIVE_MAX_PARSE_ATTEMPTS 3
+#define ARCHIVE_MAX_PARSE_ATTEMPTS 1
 
-/* Process up to MAX pending messages. Fresh messages go in batches; ones
- * that were already attempted (a crash happened while they were being
- * parsed) go one by one, so one poison message cannot blame its neighbours.
- * Returns the number processed (0 = nothing pending) or a STORE_E* < 0. */
+/* Once at start: blame the message whose parse the previous process did
+ * not survive. */
+int archive_recover(struct store *st);
+
+/* Archive up to MAX pending messages in one transaction. Returns the number
+ * processed (0 = nothing pending) or a STORE_E* < 0. */
 int archive_process(struct store *st, const struct config *cfg, size_t max);
 
 #endif

@@ -200,7 +200,8 @@ int membership_check(const struct list_cfg *l, const struct membership_new *m,
 		goto fail;
 	const char *delivery = m->delivery ? m->delivery : "each";
 	if (!valid_delivery(delivery)) {
-		rc = say(msg, msglen, MEMBERSHIP_BAD_VALUE, "delivery must be each, digest or none");
+		rc = say(msg, msglen, MEMBERSHIP_BAD_VALUE,
+			 "delivery must be each, digest or none");
 		goto fail;
 	}
 	int64_t joined = m->joined > 0 ? m->joined : now_epoch();
@@ -348,7 +349,8 @@ int membership_check_setting(const struct list_cfg *l, const char *key, const ch
 			 !strcmp(value, "0"))
 			v = 0;
 		else
-			return say(msg, msglen, MEMBERSHIP_BAD_VALUE, "moderated must be yes or no");
+			return say(msg, msglen, MEMBERSHIP_BAD_VALUE,
+				   "moderated must be yes or no");
 		*store_key = "moderated";
 		*store_value = xstrdup(v ? "1" : "0");
 	} else if (!strcmp(key, "stakeholder")) {

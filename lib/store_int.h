@@ -51,6 +51,10 @@ enum store_sql {
 	SQL_ARC_RAW,
 	SQL_ARC_COUNT,
 
+	SQL_PARSE_BEGIN,
+	SQL_PARSE_GET,
+	SQL_PARSE_CLEAR,
+
 	SQL__COUNT
 };
 

@@ -281,6 +281,8 @@ int store_archive_commit(struct store *st, const struct store_archive_entry *e, 
 	int rc = store_tx_begin(st);
 	if (rc != STORE_OK)
 		goto out;
+	sqlite3_stmt *clear = store_sql(st, SQL_PARSE_CLEAR, "DELETE FROM meta WHERE key = 'parsing'");
+	rc = clear ? store_exec(st, clear, "clear parse marker") : STORE_ERR;
 	for (size_t i = 0; i < n && rc == STORE_OK; i++)
 		rc = archive_one(st, &e[i]);
 	for (size_t i = 0; i < n_done && rc == STORE_OK; i++) {
@@ -297,4 +299,51 @@ int store_archive_commit(struct store *st, const struct store_archive_entry *e, 
 out:
 	store_sync_restore(st, relaxed);
 	return rc == STORE_EXISTS ? STORE_ERR : rc;
+}
+
+int store_parse_begin(struct store *st, int64_t id)
+{
+	int relaxed = store_sync_relax(st);
+	int rc = STORE_ERR;
+	sqlite3_stmt *s = store_sql(st, SQL_PARSE_BEGIN,
+				    "INSERT OR REPLACE INTO meta(key, value) VALUES ('parsing', ?)");
+	if (s) {
+		sqlite3_bind_int64(s, 1, id);
+		rc = store_exec(st, s, "set parse marker");
+	}
+	store_sync_restore(st, relaxed);
+	return rc;
+}
+
+int store_parse_recover(struct store *st, int64_t *blamed)
+{
+	*blamed = 0;
+	sqlite3_stmt *s = store_sql(st, SQL_PARSE_GET,
+				    "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'parsing'");
+	if (!s)
+		return STORE_ERR;
+	int rc = sqlite3_step(s);
+	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, rc, "read parse marker");
+	if (rc == SQLITE_DONE)
+		return STORE_OK;
+	rc = store_tx_begin(st);
+	if (rc != STORE_OK)
+		return rc;
+	if (id > 0)
+		rc = store_bump_attempts(st, &id, 1); /* nested: a savepoint */
+	if (rc == STORE_OK) {
+		sqlite3_stmt *clear = store_sql(st, SQL_PARSE_CLEAR,
+						"DELETE FROM meta WHERE key = 'parsing'");
+		rc = clear ? store_exec(st, clear, "clear parse marker") : STORE_ERR;
+	}
+	if (rc == STORE_OK)
+		rc = store_tx_commit(st);
+	else
+		store_tx_rollback(st);
+	if (rc == STORE_OK)
+		*blamed = id;
+	return rc;
 }

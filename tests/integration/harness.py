@@ -322,20 +322,22 @@ class Daemon:
     def pid(self):
         return self.proc.pid
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def hup(self):
-        self.signal(signal.SIGHUP)
+        self.proc.send_signal(signal.SIGHUP)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
-        """SIGTERM (or SIG); the daemon must exit 0 within TIMEOUT seconds."""
+        """SIGTERM (or SIG); the daemon must exit 0 within TIMEOUT seconds
+        (plus a little slack: a daemon that gives stalled sessions exactly
+        10 s exits just after that). Returns the seconds it took."""
         assert self.running(), "dialogued is not running (exit %r):\n%s" % (
             self.proc and self.proc.returncode, self.log_tail())
         start = time.monotonic()
         self.proc.send_signal(sig)
         try:
-            rc = self.proc.wait(T(timeout))
+            rc = self.proc.wait(T(timeout) + 3)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

@@ -101,7 +101,8 @@ static void test_escaping(void)
 	EXPECT("a\0b", "\"a\\u0000b\"");
 	EXPECT("\x1b[31mred", "\"\\u001b[31mred\"");
 	/* Valid UTF-8 passes through: 2, 3 and 4 byte sequences. */
-	EXPECT("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+	EXPECT("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	       "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
 	EXPECT("\xef\xbf\xbd", "\"\xef\xbf\xbd\"");
 	EXPECT("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"");
 	/* Line and paragraph separators are escaped for JavaScript. */

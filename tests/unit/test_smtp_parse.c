@@ -1,4 +1,5 @@
 /* SMTP command parsing: line checks, verbs, MAIL/RCPT paths and params. */
+#include <stdio.h>
 #include <string.h>
 
 #include "smtp_parse.h"
@@ -98,8 +99,61 @@ static void test_helo(void)
 	CHECK(!smtp_valid_helo("<script>"));
 }
 
+/* Feed TEXT line by line as the server does; returns the flags and puts
+ * the collected message in OUT (when not refused). */
+static int feed(const char *text, size_t max, char *out, size_t outlen, int *ended)
+{
+	struct smtp_data d = {0};
+	smtp_data_begin(&d, max);
+	const unsigned char *p = (const unsigned char *)text;
+	size_t len = strlen(text), pos = 0;
+	*ended = 0;
+	while (pos < len) {
+		const unsigned char *lf = memchr(p + pos, '\n', len - pos);
+		if (!lf)
+			break;
+		size_t n = (size_t)(lf - (p + pos)) + 1;
+		if (smtp_data_is_end(&d, p + pos, n)) {
+			*ended = 1;
+			break;
+		}
+		smtp_data_segment(&d, p + pos, n, 1);
+		pos += n;
+	}
+	snprintf(out, outlen, "%s", d.buf.buf ? d.buf.buf : "");
+	int flags = d.flags;
+	smtp_data_free(&d);
+	return flags;
+}
+
+static void test_data(void)
+{
+	char out[2048];
+	int ended;
+	CHECK_INT(feed("Subject: a\r\n\r\n..dot\r\n.x\r\nbody\r\n.\r\n", 1000, out, sizeof out,
+		       &ended), 0);
+	CHECK(ended);
+	CHECK_STR(out, "Subject: a\r\n\r\n.dot\r\nx\r\nbody\r\n");
+	/* bare LF: refused, and "\n.\r\n" or ".\n" never ends the data */
+	CHECK_INT(feed("a\nb\r\n", 1000, out, sizeof out, &ended), SMTP_DATA_BARE_LF);
+	feed("a\n.\r\nmore\r\n", 1000, out, sizeof out, &ended);
+	CHECK(!ended);
+	feed("a\r\n.\nmore\r\n", 1000, out, sizeof out, &ended);
+	CHECK(!ended);
+	CHECK_INT(feed("a\rb\r\n", 1000, out, sizeof out, &ended), SMTP_DATA_BARE_CR);
+	CHECK_INT(feed("0123456789\r\n", 5, out, sizeof out, &ended), SMTP_DATA_TOO_BIG);
+	char longline[1100];
+	memset(longline, 'x', sizeof longline);
+	strcpy(longline + 999, "\r\n");
+	CHECK_INT(feed(longline, 5000, out, sizeof out, &ended), SMTP_DATA_LONG_LINE);
+	longline[998] = '\0';
+	strcat(longline, "\r\n"); /* exactly 1000 octets with CRLF */
+	CHECK_INT(feed(longline, 5000, out, sizeof out, &ended), 0);
+}
+
 int main(void)
 {
+	test_data();
 	test_lines();
 	test_verbs();
 	test_mail();
