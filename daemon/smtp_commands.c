@@ -173,8 +173,13 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 		smtp_client_error(s, "503 5.5.1 Need RCPT command first");
 		return;
 	}
+	if (s->srv->data_bytes > SMTP_DATA_MEMORY_MAX) {
+		smtp_reply(s, "452 4.3.1 Insufficient system storage, try again later");
+		return;
+	}
 	smtp_data_begin(&s->data, (size_t)s->srv->cfg->max_message_size);
 	add_received(s);
+	s->data.max_size += s->data.buf.len; /* our trace header is not the client's */
 	smtp_set_timeout(s, s->srv->cfg->data_timeout);
 	smtp_session_enter(s, ST_DATA);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");

@@ -81,7 +81,8 @@ enum smtp_data_flag {
 	SMTP_DATA_LONG_LINE = 2,
 	SMTP_DATA_BARE_LF = 4,
 	SMTP_DATA_BARE_CR = 8,
-	SMTP_DATA_NUL = 16
+	SMTP_DATA_NUL = 16,
+	SMTP_DATA_NO_MEMORY = 32 /* set by the server: its memory budget is spent */
 };
 
 /* The DATA phase: checks each line and collects the message dot-unstuffed.

@@ -66,12 +66,26 @@ void smtp_session_close(struct smtp_session *s)
 	bufferevent_disable(s->bev, EV_READ);
 }
 
+void smtp_data_account(struct smtp_session *s)
+{
+	struct smtp_server *srv = s->srv;
+	srv->data_bytes = srv->data_bytes - s->data_counted + s->data.buf.len;
+	s->data_counted = s->data.buf.len;
+	if (srv->data_bytes > SMTP_DATA_MEMORY_MAX && s->state == ST_DATA && !s->data.flags) {
+		/* Shed this message rather than grow without bound. */
+		s->data.flags |= SMTP_DATA_NO_MEMORY;
+		smtp_data_free(&s->data);
+		smtp_data_account(s);
+	}
+}
+
 void smtp_tx_reset(struct smtp_session *s)
 {
 	intake_msg_free(s->tx);
 	s->tx = NULL;
 	s->rcpt_accepted = 0;
 	smtp_data_free(&s->data);
+	smtp_data_account(s);
 }
 
 /* A client mistake: answer, and end the session after too many of them so
@@ -199,7 +213,9 @@ static void data_done(struct smtp_session *s)
 	smtp_set_timeout(s, cfg->command_timeout);
 	int f = s->data.flags;
 	if (f) {
-		if (f & SMTP_DATA_TOO_BIG)
+		if (f & SMTP_DATA_NO_MEMORY)
+			smtp_reply(s, "452 4.3.1 Insufficient system storage, try again later");
+		else if (f & SMTP_DATA_TOO_BIG)
 			smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit of %lld bytes",
 			      (long long)cfg->max_message_size);
 		else if (f & (SMTP_DATA_BARE_LF | SMTP_DATA_BARE_CR))
@@ -263,11 +279,15 @@ static void session_process(struct smtp_session *s)
 			if (!read_command(s, in))
 				goto out;
 			continue;
-		case ST_DATA:
-			if (!read_data(s, in))
+		case ST_DATA: {
+			int end = read_data(s, in);
+			smtp_data_account(s);
+			if (!end)
 				goto out;
 			data_done(s);
+			smtp_data_account(s);
 			continue;
+		}
 		case ST_COMMIT:
 		case ST_TLS_HANDSHAKE:
 		case ST_CLOSING:

@@ -43,6 +43,7 @@ struct smtp_session {
 	struct intake_msg *pending; /* handed to the intake, not yet committed */
 	size_t rcpt_accepted;
 	struct smtp_data data;
+	size_t data_counted; /* of data.buf.len, already in srv->data_bytes */
 	struct event *linger_ev; /* TLS: waits for the socket to drain on close */
 	int linger_ticks;
 	struct smtp_session *prev, *next;
@@ -58,6 +59,7 @@ struct smtp_server {
 	struct smtp_session *sessions;
 	size_t n_sessions;
 	uint64_t next_id;
+	size_t data_bytes; /* DATA buffered in memory across all sessions */
 	int shutting_down;
 	struct event *shutdown_timer;
 	void (*shutdown_done)(void *);
@@ -73,6 +75,12 @@ void smtp_client_error(struct smtp_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Queue nothing more; the session is freed once its output is written. */
 void smtp_session_close(struct smtp_session *s);
+/* All sessions together buffer at most this much DATA in memory; past it
+ * new messages get 452 4.3.1 and are retried later by their clients. */
+#define SMTP_DATA_MEMORY_MAX ((size_t)512 * 1024 * 1024)
+/* Keep srv->data_bytes in step with S's buffer after it changed. */
+void smtp_data_account(struct smtp_session *s);
+
 /* Forget the transaction being built. */
 void smtp_tx_reset(struct smtp_session *s);
 void smtp_set_timeout(struct smtp_session *s, int64_t secs);
