@@ -225,7 +225,10 @@ struct export_state {
 static int export_one(void *arg, const struct store_archived *a, const char *raw, size_t len)
 {
 	struct export_state *x = arg;
-	if (mbox_write(x->f, a->from_addr, a->received, raw, len) != 0) {
+	/* The envelope sender, as an MTA's mbox has it ("" for a bounce, which
+	 * mbox_write writes as MAILER-DAEMON). */
+	const char *sender = a->mail_from ? a->mail_from : a->from_addr;
+	if (mbox_write(x->f, sender, a->received, raw, len) != 0) {
 		x->failed = 1;
 		return 1;
 	}

@@ -170,6 +170,7 @@ struct store_archived {
 	int64_t thread_id;
 	char *in_reply_to;
 	int unparsed;
+	char *mail_from; /* envelope sender: store_archive_each only, else NULL */
 };
 /* Frees an array from store_archive_list/search: every entry and the array. */
 void store_archived_free(struct store_archived *a, size_t n);

@@ -24,6 +24,7 @@ void store_archived_clear(struct store_archived *a)
 	free(a->from_name);
 	free(a->subject);
 	free(a->in_reply_to);
+	free(a->mail_from);
 	memset(a, 0, sizeof *a);
 }
 
@@ -38,6 +39,7 @@ void store_archived_free(struct store_archived *a, size_t n)
 
 static void archived_from_row(sqlite3_stmt *s, struct store_archived *a)
 {
+	memset(a, 0, sizeof *a);
 	a->id = sqlite3_column_int64(s, 0);
 	a->list = store_col_dup(s, 1);
 	a->message_id = store_col_dup(s, 2);
@@ -224,7 +226,7 @@ int store_archive_each(struct store *st, const char *list,
 	 * store (even this function) while this one is still stepping. */
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(st->db,
-				    "SELECT " ARC_COLS ", m.raw FROM archive a"
+				    "SELECT " ARC_COLS ", m.raw, m.mail_from FROM archive a"
 				    " JOIN messages m ON m.id = a.raw_id"
 				    " WHERE a.list = ? ORDER BY a.id",
 				    -1, &s, NULL);
@@ -239,6 +241,7 @@ int store_archive_each(struct store *st, const char *list,
 		archived_from_row(s, &a);
 		size_t len;
 		char *raw = col_blob_dup(s, ARC_NCOLS, &len);
+		a.mail_from = store_col_dup(s, ARC_NCOLS + 1);
 		int stop = fn(arg, &a, raw, len);
 		free(raw);
 		store_archived_clear(&a);
