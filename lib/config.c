@@ -235,7 +235,7 @@ static void free_words(char **w, size_t n)
 	free(w);
 }
 
-/* "host:port", "[v6]:port" or ":port"/"port" (all addresses). */
+/* "host:port" or "[v6]:port"; listening on every address is "0.0.0.0:port" or "[::]:port". */
 static int parse_endpoint(const char *s, struct listen_addr *out)
 {
 	const char *colon;
