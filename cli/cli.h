@@ -84,6 +84,8 @@ int cmd_archive_list(struct ctl *c, int argc, char **argv);
 int cmd_archive_show(struct ctl *c, int argc, char **argv);
 int cmd_archive_search(struct ctl *c, int argc, char **argv);
 int cmd_archive_export(struct ctl *c, int argc, char **argv);
+int cmd_queue_list(struct ctl *c, int argc, char **argv);
+int cmd_queue_retry(struct ctl *c, int argc, char **argv);
 int cmd_check(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ struct list_counts {
 	long members;
 	long archived;
 	long held;
+	long queued, deferred, failed;
 	long *group_counts; /* [n_groups] */
 	size_t missing;
 };
@@ -18,13 +19,17 @@ static int count_list(struct ctl *c, const struct list_cfg *l, struct list_count
 {
 	int rc;
 
-	out->held = 0; /* the moderation queue comes with a later version */
 	out->group_counts = NULL;
 	out->missing = 0;
 	if ((rc = store_member_count(c->st, l->name, &out->members)) != 0)
 		return ctl_store_fail(c, rc, "counting members");
 	if ((rc = store_archive_count(c->st, l->name, &out->archived)) != 0)
 		return ctl_store_fail(c, rc, "counting archived messages");
+	if ((rc = store_held_count(c->st, l->name, &out->held)) != 0)
+		return ctl_store_fail(c, rc, "counting held posts");
+	if ((rc = store_queue_counts(c->st, l->name, &out->queued, &out->deferred,
+				     &out->failed)) != 0)
+		return ctl_store_fail(c, rc, "counting the delivery queue");
 	if (l->n_groups) {
 		struct store_member *m;
 		size_t n;
@@ -46,6 +51,9 @@ static void json_list(struct json *j, const struct list_cfg *l, const struct lis
 	json_kv_int(j, "members", n->members);
 	json_kv_int(j, "held", n->held);
 	json_kv_int(j, "archived", n->archived);
+	json_kv_int(j, "queued", n->queued);
+	json_kv_int(j, "deferred", n->deferred);
+	json_kv_int(j, "failed", n->failed);
 	json_kv_string(j, "subscribe_policy", config_sub_policy_name(l->subscribe_policy));
 	json_kv_string(j, "post_policy", config_post_policy_name(l->post_policy));
 	json_kv_string(j, "nonmember_action", config_nonmember_action_name(l->nonmember_action));
@@ -103,11 +111,11 @@ int cmd_lists(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	struct out_table t;
-	out_table_init(&t, 8, "NAME", "ADDRESS", "MEMBERS", "HELD", "ARCHIVED", "SUBSCRIBE",
-		       "POST", "MISSING GROUPS");
+	out_table_init(&t, 10, "NAME", "ADDRESS", "MEMBERS", "HELD", "ARCHIVED", "QUEUED",
+		       "DEFERRED", "SUBSCRIBE", "POST", "MISSING GROUPS");
 	for (size_t i = 0; i < n_lists; i++) {
 		const struct list_cfg *l = &c->cfg->lists[i];
-		char members[48], held[24], archived[24];
+		char members[48], held[24], archived[24], queued[24], deferred[24];
 		struct sbuf missing = {0};
 		if (l->max_members > 0)
 			snprintf(members, sizeof members, "%ld/%ld", counts[i].members,
@@ -116,11 +124,13 @@ int cmd_lists(struct ctl *c, int argc, char **argv)
 			snprintf(members, sizeof members, "%ld", counts[i].members);
 		snprintf(held, sizeof held, "%ld", counts[i].held);
 		snprintf(archived, sizeof archived, "%ld", counts[i].archived);
+		snprintf(queued, sizeof queued, "%ld", counts[i].queued);
+		snprintf(deferred, sizeof deferred, "%ld", counts[i].deferred);
 		for (size_t g = 0; g < l->n_groups; g++)
 			if (!counts[i].group_counts[g])
 				sbuf_printf(&missing, "%s%s", missing.len ? "," : "",
 					    l->stakeholder_groups[g]);
-		out_table_row(&t, l->name, l->address, members, held, archived,
+		out_table_row(&t, l->name, l->address, members, held, archived, queued, deferred,
 			      config_sub_policy_name(l->subscribe_policy),
 			      config_post_policy_name(l->post_policy), missing.buf);
 		sbuf_free(&missing);

@@ -27,6 +27,10 @@ static const struct cli_cmd commands[] = {
 	 cmd_archive_search},
 	{"archive", "export", "L [--output FILE]", "the archive of L as mboxrd",
 	 cmd_archive_export},
+	{"queue", "list", "[--list L] [--all] [--limit N]",
+	 "the outbound delivery queue (--all: with sent copies)", cmd_queue_list},
+	{"queue", "retry", "[ID]", "deliver deferred or failed entries (all, or ID) now",
+	 cmd_queue_retry},
 	{"check", NULL, "", "check the config, the database schema and its integrity", cmd_check},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

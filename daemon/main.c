@@ -16,6 +16,7 @@
 
 #include "archive.h"
 #include "config.h"
+#include "delivery.h"
 #include "intake.h"
 #include "processor.h"
 #include "secret.h"
@@ -33,6 +34,7 @@ struct daemon {
 	struct store *st;
 	struct intake *intake;
 	struct processor *proc;
+	struct delivery *delivery;
 	struct smtp_server *smtp;
 	struct event *sig_term, *sig_int, *sig_hup;
 	int stopping;
@@ -145,6 +147,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	raise_fd_limit(cfg->max_connections);
 	smtp_server_set_config(d->smtp, cfg, tls);
 	processor_set_config(d->proc, cfg);
+	delivery_set_config(d->delivery, cfg);
 	SSL_CTX_free(d->tls);
 	config_free(d->cfg);
 	d->cfg = cfg;
@@ -182,7 +185,12 @@ static int run(struct daemon *d)
 		return EXIT_SOFTWARE;
 	}
 	/* Network I/O has the default priority 1; archiving yields to it. */
-	d->proc = processor_new(d->base, d->st, 2);
+	/* After intake everything this connection writes can be derived again
+	 * from the fsync'd raw messages, or costs at most a duplicate copy. */
+	store_relax_durability(d->st);
+	d->delivery = delivery_new(d->base, d->st);
+	delivery_set_config(d->delivery, d->cfg);
+	d->proc = processor_new(d->base, d->st, 2, delivery_kick, d->delivery);
 	processor_set_config(d->proc, d->cfg);
 	d->intake = intake_new(d->base, d->cfg->database, processor_kick, d->proc, err, sizeof err);
 	if (!d->intake) {
@@ -219,6 +227,7 @@ static void cleanup(struct daemon *d)
 	smtp_server_free(d->smtp);
 	intake_free(d->intake); /* commits anything still queued */
 	processor_free(d->proc);
+	delivery_free(d->delivery);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)

@@ -14,12 +14,17 @@ struct processor {
 	const struct config *cfg;
 	struct event *ev;
 	struct event *retry_ev;
+	void (*on_queued)(void *);
+	void *on_queued_arg;
 };
 
 static void processor_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct processor *p = arg;
-	int n = archive_process(p->st, p->cfg, PROCESS_BATCH);
+	size_t queued = 0;
+	int n = archive_process(p->st, p->cfg, PROCESS_BATCH, &queued);
+	if (queued && p->on_queued)
+		p->on_queued(p->on_queued_arg);
 	if (n < 0) {
 		/* Busy or failing database: try again a little later. */
 		log_warn("processor: archive run failed (%d), retrying in 1s", n);
@@ -31,10 +36,13 @@ static void processor_run(evutil_socket_t fd, short what, void *arg)
 		processor_kick(p); /* more may be waiting */
 }
 
-struct processor *processor_new(struct event_base *base, struct store *st, int priority)
+struct processor *processor_new(struct event_base *base, struct store *st, int priority,
+				void (*on_queued)(void *arg), void *arg)
 {
 	struct processor *p = xcalloc(1, sizeof *p);
 	p->st = st;
+	p->on_queued = on_queued;
+	p->on_queued_arg = arg;
 	/* A timer, not event_active(): it fires after the next poll, when the
 	 * sockets whose replies (250) were just queued have been written, so a
 	 * parser crash cannot swallow an acknowledgement already earned. */

@@ -10,7 +10,9 @@
 
 struct processor;
 
-struct processor *processor_new(struct event_base *base, struct store *st, int priority);
+/* ON_QUEUED (may be NULL) runs after a run that queued copies for delivery. */
+struct processor *processor_new(struct event_base *base, struct store *st, int priority,
+				void (*on_queued)(void *arg), void *arg);
 void processor_set_config(struct processor *p, const struct config *cfg);
 /* Schedule a run (cheap; many kicks before a run make one run). */
 void processor_kick(void *p);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "message.h"
+#include "post.h"
 #include "util.h"
 
 /* Test hook: abort() while parsing a message containing this marker, so
@@ -85,28 +86,6 @@ static void poison_info(const struct store_pending *p, const struct config *cfg,
 	mi->body_text = xstrdup("");
 }
 
-static void fill_entries(const struct store_pending *p, const struct msg_info *mi, int unparsed,
-			 struct store_archive_entry *e)
-{
-	for (size_t j = 0; j < p->n_post_lists; j++) {
-		e[j] = (struct store_archive_entry){
-			.list = p->post_lists[j],
-			.raw_id = p->id,
-			.message_id = mi->message_id,
-			.from_addr = mi->from_addr,
-			.from_name = mi->from_name,
-			.subject = mi->subject,
-			.date_header = mi->date_header,
-			.date = mi->date,
-			.received = p->received,
-			.in_reply_to = mi->in_reply_to,
-			.references = mi->references,
-			.body = mi->body_text,
-			.unparsed = unparsed,
-		};
-	}
-}
-
 int archive_recover(struct store *st)
 {
 	int64_t blamed;
@@ -118,49 +97,112 @@ int archive_recover(struct store *st)
 	return rc;
 }
 
-int archive_process(struct store *st, const struct config *cfg, size_t max)
+/* Prepared decisions of one batch: N_POSTS entries per message. */
+struct batch {
+	struct post_prep *preps;
+	size_t n;
+};
+
+static void batch_add(struct batch *b, const struct post_prep *prep)
+{
+	b->preps = xrealloc(b->preps, (b->n + 1) * sizeof *b->preps);
+	b->preps[b->n++] = *prep;
+}
+
+/* Read and decide message P: every post to a configured list goes through
+ * post_prepare(); other recipients (join, confirm, bounces ...) stay for
+ * their features. */
+static int prepare_message(struct store *st, const struct config *cfg,
+			   const struct store_pending *p, const struct msg_info *mi, int poison,
+			   struct batch *b)
+{
+	for (size_t j = 0; j < p->n_post_lists; j++) {
+		const struct list_cfg *l = config_find_list(cfg, p->post_lists[j]);
+		if (!l) {
+			log_warn("archive: message %lld: list %s is no longer configured; dropped",
+				 (long long)p->id, p->post_lists[j]);
+			continue;
+		}
+		struct post_prep prep;
+		int rc = post_prepare(st, cfg, l, p, mi, poison, &prep);
+		if (rc != STORE_OK)
+			return rc;
+		batch_add(b, &prep);
+	}
+	return STORE_OK;
+}
+
+int archive_process(struct store *st, const struct config *cfg, size_t max, size_t *queued)
 {
 	struct store_pending *p = NULL;
 	size_t n = 0;
+	*queued = 0;
 	int rc = store_pending_fetch(st, 1, max, &p, &n);
 	if (rc == STORE_OK && n == 0)
 		rc = store_pending_fetch(st, 0, max, &p, &n);
 	if (rc != STORE_OK || n == 0)
 		return rc;
 
-	int64_t *ids = xcalloc(n, sizeof *ids);
 	struct msg_info *infos = xcalloc(n, sizeof *infos);
-	size_t n_entries = 0, k = 0;
-	for (size_t i = 0; i < n; i++)
-		n_entries += p[i].n_post_lists;
-	struct store_archive_entry *entries = xcalloc(n_entries ? n_entries : 1, sizeof *entries);
+	size_t *first_prep = xcalloc(n + 1, sizeof *first_prep);
+	struct batch b = {0};
 	size_t parsed = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
 		int poison = p[i].parse_attempts >= ARCHIVE_MAX_PARSE_ATTEMPTS;
+		first_prep[i] = b.n;
 		if (poison) {
 			poison_info(&p[i], cfg, &infos[i]);
-			log_warn("archive: message %lld archived raw (parser failed on it before)",
+			log_warn("archive: message %lld archived raw and held (the parser failed on "
+				 "it before)",
 				 (long long)p[i].id);
 		} else {
-			/* Only the message being parsed is blamed if we die now. */
+			/* Only the message being read is blamed if we die now. */
 			rc = store_parse_begin(st, p[i].id);
 			if (rc != STORE_OK)
 				break;
 			fault_injection(&p[i]);
 			msg_parse(p[i].raw, p[i].len, cfg->hostname, &infos[i]);
 		}
-		ids[i] = p[i].id;
 		parsed++;
-		fill_entries(&p[i], &infos[i], poison, entries + k);
-		k += p[i].n_post_lists;
+		rc = prepare_message(st, cfg, &p[i], &infos[i], poison, &b);
+		first_prep[i + 1] = b.n;
 	}
-	if (rc == STORE_OK)
-		rc = store_archive_commit(st, entries, k, ids, parsed);
+	if (rc == STORE_OK) {
+		/* One transaction for the batch: each post is archived and queued
+		 * exactly once, together with its 'done' mark. */
+		rc = store_begin(st);
+		for (size_t i = 0; rc == STORE_OK && i < parsed; i++) {
+			int poison = p[i].parse_attempts >= ARCHIVE_MAX_PARSE_ATTEMPTS;
+			for (size_t k = first_prep[i]; rc == STORE_OK && k < first_prep[i + 1]; k++) {
+				size_t q = 0;
+				rc = post_apply(st, cfg, &p[i], &infos[i], &b.preps[k], &q);
+				*queued += q;
+				log_info("post %lld to %s: %s%s%s (%zu cop%s queued)",
+					 (long long)p[i].id, b.preps[k].list->name,
+					 policy_action_name(b.preps[k].decision.action),
+					 b.preps[k].decision.reason ? ": " : "",
+					 b.preps[k].decision.reason ? b.preps[k].decision.reason : "",
+					 q, q == 1 ? "y" : "ies");
+			}
+			if (rc == STORE_OK)
+				rc = store_message_done(st, p[i].id, poison);
+		}
+		if (rc == STORE_OK)
+			rc = store_parse_end(st);
+		if (rc == STORE_OK)
+			rc = store_commit(st);
+		else
+			store_rollback(st);
+	}
+	for (size_t k = 0; k < b.n; k++)
+		post_prep_clear(&b.preps[k]);
+	free(b.preps);
 	for (size_t i = 0; i < parsed; i++)
 		msg_info_free(&infos[i]);
 	free(infos);
-	free(entries);
-	free(ids);
+	free(first_prep);
 	store_pending_free(p, n);
+	if (rc != STORE_OK)
+		*queued = 0;
 	return rc == STORE_OK ? (int)n : rc;
 }

@@ -18,8 +18,10 @@
  * not survive. */
 int archive_recover(struct store *st);
 
-/* Archive up to MAX pending messages in one transaction. Returns the number
- * processed (0 = nothing pending) or a STORE_E* < 0. */
-int archive_process(struct store *st, const struct config *cfg, size_t max);
+/* Process up to MAX pending messages in one transaction: parse, then for
+ * each post apply the list's policy (archive and queue copies, hold, or
+ * answer). Returns the number processed (0 = nothing pending) or a
+ * STORE_E* < 0; *queued gets the number of copies queued for delivery. */
+int archive_process(struct store *st, const struct config *cfg, size_t max, size_t *queued);
 
 #endif

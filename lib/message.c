@@ -9,7 +9,7 @@
  * Everything runs on a lightly normalised copy of the input (see
  * normalize()); the synthetic Message-ID hashes the original bytes.
  * Charset and text decoding live in msg_text.c. */
-#define _GNU_SOURCE /* memmem(): linear time, unlike a naive search */
+#define _GNU_SOURCE /* memmem() */
 #include "message.h"
 
 #include <stdlib.h>
@@ -27,6 +27,7 @@
 #define PARTS_MAX 1000
 #define ID_MAX 998 /* RFC 5322 line length: no real msg-id is longer */
 #define REFS_MAX 50
+#define COMMENT_MAX 64 /* nesting of (comments) we let libetpan see */
 
 /* ---- header fields ------------------------------------------------------- */
 
@@ -540,6 +541,40 @@ static void take_text(struct msg_info *m, const char *data, size_t len, int enc,
 	m->body_text = sbuf_detach(&out);
 }
 
+/* Length of the header block at P: up to and including its empty line. */
+static size_t header_len(const char *p, size_t n)
+{
+	for (size_t i = 0;;) {
+		if (i < n && p[i] == '\n')
+			return i + 1;
+		if (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n')
+			return i + 2;
+		const char *e = i < n ? memchr(p + i, '\n', n - i) : NULL;
+		if (!e)
+			return n;
+		i = (size_t)(e - p) + 1;
+	}
+}
+
+/* libetpan parses nested comments by recursion, so "From: (((((..." a few
+ * hundred thousand deep overflows the stack. Past COMMENT_MAX levels in one
+ * field, '(' becomes a blank; no real header nests comments that deep. */
+static void defuse_comments(char *s, size_t n)
+{
+	int depth = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\n' && (i + 1 == n || (s[i + 1] != ' ' && s[i + 1] != '\t')))
+			depth = 0;
+		else if (s[i] == '\\')
+			i++;
+		else if (s[i] == '(' && ++depth > COMMENT_MAX)
+			s[i] = ' ';
+		else if (s[i] == ')' && depth > 0)
+			depth--;
+	}
+}
+
 static void walk_entity(struct walk *w, const char *data, size_t len,
 			struct mailmime_fields *mf, const char *ctype, int in_digest, int depth);
 
@@ -548,11 +583,13 @@ static void walk_part(struct walk *w, const char *p, size_t n, int in_digest, in
 {
 	struct mailimf_fields *f = NULL;
 	struct mailmime_fields *mf = NULL;
-	size_t idx = 0;
+	size_t idx = 0, hlen = header_len(p, n);
+	char *h = xstrndup(p, hlen); /* a copy, to defuse */
 
-	if (mailimf_optional_fields_parse(p, n, &idx, &f) != MAILIMF_NO_ERROR)
+	defuse_comments(h, hlen);
+	if (mailimf_optional_fields_parse(h, hlen, &idx, &f) != MAILIMF_NO_ERROR)
 		f = NULL;
-	if (mailimf_crlf_parse(p, n, &idx) != MAILIMF_NO_ERROR && idx < n) {
+	if (mailimf_crlf_parse(h, hlen, &idx) != MAILIMF_NO_ERROR && idx < n) {
 		/* No blank line after the part header: with no field at all the
 		 * part is headerless text, else the header ran into the body. */
 		if (f && clist_begin(f->fld_list))
@@ -567,43 +604,53 @@ static void walk_part(struct walk *w, const char *p, size_t n, int in_digest, in
 		mailmime_fields_free(mf);
 	if (f)
 		mailimf_fields_free(f);
+	free(h);
 }
 
-/* Start of the next "--BOUNDARY" line at or after FROM; *AFTER is where
- * the line ends (past its line break), *CLOSE whether it was
- * "--BOUNDARY--". RFC 2046 lets any text follow; we want a blank before
- * it, so that an outer boundary which is a prefix of an inner one does
- * not match the inner delimiters. */
+/* Does a delimiter line end well at Q: "--" for the last one, then a line
+ * break or a blank? RFC 2046 lets any text follow; we want the blank, so
+ * that an outer boundary which is a prefix of an inner one does not match
+ * the inner delimiters. */
+static int delim_tail(const char *d, size_t len, size_t q, int *close)
+{
+	*close = q + 1 < len && d[q] == '-' && d[q + 1] == '-';
+	q += *close ? 2 : 0;
+	return q == len || d[q] == '\r' || d[q] == '\n' || d[q] == ' ' || d[q] == '\t';
+}
+
+/* Start of the next delimiter line at or after FROM (a line start);
+ * NEEDLE is "\n--BOUNDARY". *AFTER is where that line ends (past its line
+ * break), *CLOSE whether it was the last one. memmem() keeps this linear
+ * however many lines there are; hits cannot overlap, as the boundary holds
+ * no line break. */
 static int next_delim(const char *d, size_t len, size_t from, const char *needle, size_t nl,
 		      size_t *at, size_t *after, int *close)
 {
-	while (from < len) {
-		const char *hit = memmem(d + from, len - from, needle, nl);
+	size_t p = from, s;
+
+	if (from == 0 && len >= nl - 1 && memcmp(d, needle + 1, nl - 1) == 0 &&
+	    delim_tail(d, len, nl - 1, close))
+		goto found;
+	for (s = from > 0 ? from - 1 : 0; s < len; s = p) {
+		const char *hit = memmem(d + s, len - s, needle, nl);
 		if (!hit)
 			return 0;
-		size_t p = (size_t)(hit - d), q = p + nl;
-		from = p + 1;
-		if (p > 0 && d[p - 1] != '\n')
-			continue;
-		*close = 0;
-		if (q + 1 < len && d[q] == '-' && d[q + 1] == '-') {
-			*close = 1;
-			q += 2;
-		}
-		if (q < len && d[q] != '\r' && d[q] != '\n' && d[q] != ' ' && d[q] != '\t')
-			continue;
-		const char *eol = memchr(d + q, '\n', len - q);
-		*at = p;
-		*after = eol ? (size_t)(eol - d) + 1 : len;
-		return 1;
+		p = (size_t)(hit - d) + 1;
+		if (delim_tail(d, len, p + nl - 1, close))
+			goto found;
 	}
 	return 0;
+found:
+	*at = p;
+	const char *eol = memchr(d + p, '\n', len - p);
+	*after = eol ? (size_t)(eol - d) + 1 : len;
+	return 1;
 }
 
 static void walk_multipart(struct walk *w, const char *d, size_t len, const char *boundary,
 			   int digest, int depth)
 {
-	char *needle = xasprintf("--%s", boundary);
+	char *needle = xasprintf("\n--%s", boundary);
 	size_t nl = strlen(needle), at, after, next_at, next_after;
 	int close, next_close;
 
@@ -663,7 +710,8 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
 		char *boundary = boundary_of(ctype, ct);
 		if (boundary) {
 			walk_multipart(w, data, len, boundary,
-				       ascii_strcasecmp(ct->ct_subtype, "digest") == 0, depth);
+				       ct->ct_subtype && ascii_strcasecmp(ct->ct_subtype, "digest") == 0,
+				       depth);
 			free(boundary);
 			break;
 		}
@@ -704,9 +752,8 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
 
 /* The copy libetpan and the walk read: bare CR becomes LF (libetpan takes
  * LF or CRLF but not CR), the header loses its NUL bytes (libetpan's
- * strings end there), the text ends with a line break, and a leading mbox
- * "From " line goes. Lengths stay put elsewhere so that raw UTF-16 parts
- * survive. */
+ * strings end there) and ends with a line break, and a leading mbox "From "
+ * line goes. The body keeps its length so that raw UTF-16 parts survive. */
 static char *normalize(const char *raw, size_t len, size_t *out_len)
 {
 	char *n = xmalloc(len + 2);
@@ -731,8 +778,8 @@ static char *normalize(const char *raw, size_t len, size_t *out_len)
 			bol = c == '\n';
 		n[o++] = c;
 	}
-	if (o == 0 || n[o - 1] != '\n')
-		n[o++] = '\n';
+	if (in_header && (o == 0 || n[o - 1] != '\n'))
+		n[o++] = '\n'; /* libetpan needs it to end the last field */
 	n[o] = '\0';
 	*out_len = o;
 	return n;
@@ -776,6 +823,7 @@ void msg_parse(const char *raw, size_t len, const char *hostname, struct msg_inf
 	if (!raw)
 		len = 0;
 	char *n = normalize(raw ? raw : "", len, &nlen);
+	defuse_comments(n, header_len(n, nlen));
 
 	/* A header that opens with a continuation line (or a line of blanks):
 	 * skip those lines when a field follows, as other agents do. */

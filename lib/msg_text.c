@@ -87,11 +87,17 @@ static void utf8_put(struct sbuf *b, unsigned cp)
 		c[0] = (char)(0xC0 | (cp >> 6));
 		c[1] = (char)(0x80 | (cp & 0x3F));
 		n = 2;
-	} else {
+	} else if (cp < 0x10000) {
 		c[0] = (char)(0xE0 | (cp >> 12));
 		c[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
 		c[2] = (char)(0x80 | (cp & 0x3F));
 		n = 3;
+	} else {
+		c[0] = (char)(0xF0 | (cp >> 18));
+		c[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		c[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		c[3] = (char)(0x80 | (cp & 0x3F));
+		n = 4;
 	}
 	sbuf_add(b, c, n);
 }
@@ -336,12 +342,14 @@ char *msg_decode_phrase(const char *s)
 			idx = start;
 		}
 		if (idx <= start) {
-			size_t end = start;
-			while (end < len && is_wsp(s[end]))
-				end++;
-			while (end < len && !is_wsp(s[end]))
-				end++;
-			sbuf_add(&b, s + start, end - start);
+			/* Stuck: copy one word raw; its leading blank is the ' '
+			 * added above. */
+			size_t word = start, end;
+			while (word < len && is_wsp(s[word]))
+				word++;
+			for (end = word; end < len && !is_wsp(s[end]); end++)
+				;
+			sbuf_add(&b, s + word, end - word);
 			idx = end;
 		}
 	}
@@ -407,7 +415,7 @@ static int html_entity(const char *s, size_t n, size_t *used, unsigned *cp)
 		if (!digits || i >= n || s[i] != ';')
 			return 0;
 		*used = i + 1;
-		*cp = (v == 0 || v > 0xFFFF || (v >= 0xD800 && v <= 0xDFFF)) ? 0xFFFD : v;
+		*cp = (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) ? 0xFFFD : v;
 		return 1;
 	}
 	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {

@@ -104,6 +104,47 @@ static const char *const migrations[] = {
 	" UNIQUE(list, address));"
 
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);",
+
+	/* 2: the outbound queue and held posts. A post is stored once
+	 * (outbound_msgs: the copy shared by every recipient) with one row
+	 * per recipient; each row moves queued -> sending -> sent | deferred
+	 * | failed, every move in a transaction. */
+	"CREATE TABLE outbound_msgs("
+	" id INTEGER PRIMARY KEY,"
+	" list TEXT NOT NULL,"
+	" kind TEXT NOT NULL," /* post | notice */
+	" raw_id INTEGER REFERENCES messages(id),"
+	" mail_from TEXT NOT NULL," /* envelope sender; the VERP base when verp */
+	" verp INTEGER NOT NULL DEFAULT 0,"
+	" body BLOB NOT NULL," /* CRLF, not dot-stuffed */
+	" created INTEGER NOT NULL);"
+	"CREATE TABLE outbound("
+	" id INTEGER PRIMARY KEY,"
+	" msg_id INTEGER NOT NULL REFERENCES outbound_msgs(id) ON DELETE CASCADE,"
+	" recipient TEXT NOT NULL,"
+	" token TEXT," /* the member's one-click unsubscribe token, or NULL */
+	" status TEXT NOT NULL DEFAULT 'queued',"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_attempt INTEGER NOT NULL,"
+	" last_error TEXT NOT NULL DEFAULT '',"
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL);"
+	"CREATE INDEX outbound_due ON outbound(next_attempt, msg_id, id)"
+	" WHERE status IN ('queued', 'deferred');"
+	"CREATE INDEX outbound_sending ON outbound(status) WHERE status = 'sending';"
+	"CREATE INDEX outbound_msg ON outbound(msg_id, status);"
+
+	"CREATE TABLE held("
+	" id INTEGER PRIMARY KEY,"
+	" list TEXT NOT NULL,"
+	" raw_id INTEGER NOT NULL REFERENCES messages(id),"
+	" reason TEXT NOT NULL,"
+	" from_addr TEXT NOT NULL DEFAULT '',"
+	" subject TEXT NOT NULL DEFAULT '',"
+	" received INTEGER NOT NULL,"
+	" status TEXT NOT NULL DEFAULT 'held'," /* held | approved | rejected | discarded */
+	" UNIQUE(list, raw_id));"
+	"CREATE INDEX held_list ON held(list, status);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -272,7 +313,7 @@ void store_rollback(struct store *st)
 
 int store_sync_relax(struct store *st)
 {
-	if (st->tx_depth != 0)
+	if (st->tx_depth != 0 || st->relaxed)
 		return 0;
 	return run(st, SQL_SYNC_NORMAL, "PRAGMA synchronous=NORMAL", "synchronous") == STORE_OK;
 }

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 enum {
 	STORE_OK = 0,
@@ -63,6 +63,7 @@ int store_accept_batch(struct store *st, struct store_incoming *msgs, size_t n);
 
 struct store_pending {
 	int64_t id;
+	char *mail_from; /* envelope sender, "" for the null sender */
 	int parse_attempts; /* before this attempt */
 	char *raw;          /* NUL-terminated; len is exact */
 	size_t len;
@@ -111,6 +112,14 @@ struct store_archive_entry {
 int store_archive_commit(struct store *st, const struct store_archive_entry *e, size_t n,
 			 const int64_t *done_ids, size_t n_done);
 
+/* The pieces of store_archive_commit, for callers composing their own
+ * transaction: archive one entry (skipped when (list, raw_id) exists),
+ * mark a message processed ('done', or 'poison' when archived unparsed),
+ * and clear the parse marker of store_parse_begin. */
+int store_archive_add(struct store *st, const struct store_archive_entry *e);
+int store_message_done(struct store *st, int64_t id, int poison);
+int store_parse_end(struct store *st);
+
 /* Begin/commit/rollback for callers composing several calls (CLI import). */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
@@ -155,6 +164,9 @@ int store_member_set(struct store *st, const char *list, const char *address, co
 		     const char *value);
 /* Members that count toward max_members: status active or pending. */
 int store_member_count(struct store *st, const char *list, long *out);
+/* Give the member a one-click unsubscribe token (kept once set). */
+int store_member_set_token(struct store *st, const char *list, const char *address,
+			   const char *token);
 
 /* ---- archive queries ---- */
 
@@ -202,5 +214,109 @@ int store_archive_count(struct store *st, const char *list, long *out);
 /* Rebuild the full-text index from the archive (the repair when store_check
  * reports the index out of step). */
 int store_archive_reindex(struct store *st);
+
+/* ---- outbound queue (lib/store_queue.c) ---- */
+
+/* One message to many recipients, queued in the caller's transaction (or
+ * its own). TOKENS may be NULL, else one per recipient (NULL entries ok). */
+struct store_outbound {
+	const char *list;
+	const char *kind;      /* "post" | "notice" */
+	int64_t raw_id;        /* 0 when not from an accepted message */
+	const char *mail_from; /* envelope sender; with verp, the base L-bounces@D */
+	int verp;
+	const char *body;      /* CRLF, not dot-stuffed */
+	size_t len;
+	const char *const *rcpts;
+	const char *const *tokens;
+	size_t n_rcpts;
+	int64_t now;
+};
+int store_outbound_add(struct store *st, const struct store_outbound *o, int64_t *msg_id);
+
+/* Active members of LIST whose delivery is "each", ordered by address;
+ * tokens[i] is the member's unsubscribe token or NULL. Free both with
+ * store_strings_free. */
+int store_members_for_delivery(struct store *st, const char *list, char ***addrs,
+			       char ***tokens, size_t *n);
+void store_strings_free(char **v, size_t n);
+
+/* A recipient due now, claimed for sending. */
+struct store_due {
+	int64_t id;
+	int64_t msg_id;
+	char *recipient;
+	char *token; /* NULL when none */
+	int attempts;
+	int64_t created;
+};
+/* In one transaction: take up to MAX rows that are queued or deferred with
+ * next_attempt <= NOW, oldest message first, and mark them 'sending'. */
+int store_outbound_claim(struct store *st, int64_t now, size_t max, struct store_due **out,
+			 size_t *n);
+void store_due_free(struct store_due *d, size_t n);
+
+struct store_outbound_msg {
+	int64_t id;
+	char *list;
+	char *kind;
+	char *mail_from;
+	int verp;
+	char *body;
+	size_t len;
+};
+int store_outbound_msg_get(struct store *st, int64_t msg_id, struct store_outbound_msg *out);
+void store_outbound_msg_clear(struct store_outbound_msg *m);
+
+/* The outcome of one attempt for one row. */
+struct store_attempt {
+	int64_t id;
+	const char *status; /* "sent" | "deferred" | "failed" */
+	int64_t next_attempt;
+	const char *last_error;
+};
+/* Record outcomes in one transaction (attempts + 1 for each). */
+int store_outbound_finish(struct store *st, const struct store_attempt *a, size_t n,
+			  int64_t now);
+/* At start: rows left 'sending' by a previous process go back to
+ * 'queued' (they may have been delivered: a possible duplicate, never a
+ * loss). *n gets how many. */
+int store_outbound_recover(struct store *st, long *n);
+/* Earliest next_attempt of a waiting row, or 0 when none waits. */
+int store_outbound_next_due(struct store *st, int64_t *when);
+
+struct store_queue_entry {
+	int64_t id;
+	char *list;
+	char *recipient;
+	int attempts;
+	int64_t next_attempt;
+	char *last_error;
+	char *status;
+};
+/* Rows not yet sent (queued, sending, deferred, failed), or every row when
+ * ALL; of LIST or every list when NULL; oldest first, at most LIMIT (0 =
+ * no limit). */
+int store_queue_list(struct store *st, const char *list, int all, long limit,
+		     struct store_queue_entry **out, size_t *n);
+void store_queue_entries_free(struct store_queue_entry *e, size_t n);
+/* Deferred or failed rows (ID, or all when ID is 0) become queued, due NOW.
+ * *count gets how many; STORE_NOTFOUND when ID names no such row. */
+int store_queue_retry(struct store *st, int64_t id, int64_t now, long *count);
+/* Counts of LIST's rows by state (NULL pointers skipped). */
+int store_queue_counts(struct store *st, const char *list, long *queued, long *deferred,
+		       long *failed);
+
+/* ---- held posts ---- */
+int store_held_add(struct store *st, const char *list, int64_t raw_id, const char *reason,
+		   const char *from_addr, const char *subject, int64_t received);
+/* Posts of LIST waiting for a moderator. */
+int store_held_count(struct store *st, const char *list, long *out);
+
+/* The daemon's own connection: commits without fsync (WAL, synchronous =
+ * NORMAL). Safe for everything the daemon writes after intake, which is
+ * either derived again from the fsync'd raw message or, for queue states,
+ * costs at most a duplicate copy after a power cut. */
+void store_relax_durability(struct store *st);
 
 #endif

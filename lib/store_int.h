@@ -44,12 +44,30 @@ enum store_sql {
 	SQL_MEM_SET_MODERATED,
 	SQL_MEM_SET_STATUS,
 	SQL_MEM_SET_TERM,
+	SQL_MEM_SET_TOKEN,
 
 	SQL_ARC_LIST,
 	SQL_ARC_SEARCH,
 	SQL_ARC_GET,
 	SQL_ARC_RAW,
 	SQL_ARC_COUNT,
+
+	SQL_OUT_MSG_INSERT,
+	SQL_OUT_INSERT,
+	SQL_OUT_MEMBERS,
+	SQL_OUT_CLAIM_SELECT,
+	SQL_OUT_CLAIM_MARK,
+	SQL_OUT_MSG_GET,
+	SQL_OUT_FINISH,
+	SQL_OUT_RECOVER,
+	SQL_OUT_NEXT_DUE,
+	SQL_OUT_RETRY_ONE,
+	SQL_OUT_RETRY_ALL,
+	SQL_OUT_RETRY_EXISTS,
+	SQL_OUT_COUNTS,
+	SQL_HELD_INSERT,
+	SQL_HELD_COUNT,
+	SQL_SYNC_NORMAL_ALWAYS,
 
 	SQL_PARSE_BEGIN,
 	SQL_PARSE_GET,
@@ -63,6 +81,7 @@ struct store {
 	char *path;
 	sqlite3_stmt *stmt[SQL__COUNT];
 	int tx_depth; /* 0 none, 1 BEGIN IMMEDIATE, >1 nested savepoints */
+	int relaxed;  /* store_relax_durability() was called */
 	char errmsg[512];
 };
 

@@ -326,3 +326,17 @@ int store_member_count(struct store *st, const char *list, long *out)
 	store_bind_str(s, 1, list);
 	return query_count(st, s, out, "count members");
 }
+
+int store_member_set_token(struct store *st, const char *list, const char *address,
+			   const char *token)
+{
+	sqlite3_stmt *s = store_sql(st, SQL_MEM_SET_TOKEN,
+				    "UPDATE members SET unsub_token = ? WHERE list = ? AND address = ?"
+				    " AND unsub_token IS NULL");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, token);
+	store_bind_str(s, 2, list);
+	store_bind_str(s, 3, address);
+	return store_exec(st, s, "set unsubscribe token");
+}

@@ -13,6 +13,7 @@ void store_pending_free(struct store_pending *p, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		free(p[i].raw);
+		free(p[i].mail_from);
 		for (size_t j = 0; j < p[i].n_post_lists; j++)
 			free(p[i].post_lists[j]);
 		free(p[i].post_lists);
@@ -51,11 +52,11 @@ int store_pending_fetch(struct store *st, int fresh, size_t max, struct store_pe
 		return STORE_OK;
 	/* state = 'new' spelled out so the partial index applies. */
 	sqlite3_stmt *s = fresh ? store_sql(st, SQL_PENDING_FRESH,
-					    "SELECT id, parse_attempts, raw, received FROM messages"
+					    "SELECT id, parse_attempts, raw, received, mail_from FROM messages"
 					    " WHERE state = 'new' AND parse_attempts = 0"
 					    " ORDER BY id LIMIT ?")
 				: store_sql(st, SQL_PENDING_RETRY,
-					    "SELECT id, parse_attempts, raw, received FROM messages"
+					    "SELECT id, parse_attempts, raw, received, mail_from FROM messages"
 					    " WHERE state = 'new' AND parse_attempts > 0"
 					    " ORDER BY id LIMIT ?");
 	if (!s)
@@ -81,6 +82,7 @@ int store_pending_fetch(struct store *st, int fresh, size_t max, struct store_pe
 			memcpy(e->raw, blob, e->len);
 		e->raw[e->len] = '\0';
 		e->received = sqlite3_column_int64(s, 3);
+		e->mail_from = store_col_dup(s, 4);
 	}
 	int ret = rc == SQLITE_DONE ? STORE_OK : store_fail(st, rc, "pending messages");
 	sqlite3_reset(s);
@@ -193,7 +195,7 @@ static int thread_of(struct store *st, const struct store_archive_entry *e, int6
 	return STORE_OK;
 }
 
-static int archive_one(struct store *st, const struct store_archive_entry *e)
+int store_archive_add(struct store *st, const struct store_archive_entry *e)
 {
 	sqlite3_stmt *s = store_sql(st, SQL_ARC_EXISTS,
 				    "SELECT 1 FROM archive WHERE list = ? AND raw_id = ?");
@@ -248,7 +250,7 @@ static int archive_one(struct store *st, const struct store_archive_entry *e)
 	return store_exec(st, s, "start thread");
 }
 
-static int mark_done(struct store *st, int64_t id, int poison)
+int store_message_done(struct store *st, int64_t id, int poison)
 {
 	sqlite3_stmt *s = store_sql(st, SQL_MSG_DONE, "UPDATE messages SET state = ? WHERE id = ?");
 	if (!s)
@@ -281,16 +283,15 @@ int store_archive_commit(struct store *st, const struct store_archive_entry *e, 
 	int rc = store_tx_begin(st);
 	if (rc != STORE_OK)
 		goto out;
-	sqlite3_stmt *clear = store_sql(st, SQL_PARSE_CLEAR, "DELETE FROM meta WHERE key = 'parsing'");
-	rc = clear ? store_exec(st, clear, "clear parse marker") : STORE_ERR;
+	rc = store_parse_end(st);
 	for (size_t i = 0; i < n && rc == STORE_OK; i++)
-		rc = archive_one(st, &e[i]);
+		rc = store_archive_add(st, &e[i]);
 	for (size_t i = 0; i < n_done && rc == STORE_OK; i++) {
 		int poison = 0;
 		for (size_t j = 0; j < n; j++)
 			if (e[j].raw_id == done_ids[i] && e[j].unparsed)
 				poison = 1;
-		rc = mark_done(st, done_ids[i], poison);
+		rc = store_message_done(st, done_ids[i], poison);
 	}
 	if (rc == STORE_OK)
 		rc = store_tx_commit(st);
@@ -334,11 +335,8 @@ int store_parse_recover(struct store *st, int64_t *blamed)
 		return rc;
 	if (id > 0)
 		rc = store_bump_attempts(st, &id, 1); /* nested: a savepoint */
-	if (rc == STORE_OK) {
-		sqlite3_stmt *clear = store_sql(st, SQL_PARSE_CLEAR,
-						"DELETE FROM meta WHERE key = 'parsing'");
-		rc = clear ? store_exec(st, clear, "clear parse marker") : STORE_ERR;
-	}
+	if (rc == STORE_OK)
+		rc = store_parse_end(st);
 	if (rc == STORE_OK)
 		rc = store_tx_commit(st);
 	else
@@ -346,4 +344,10 @@ int store_parse_recover(struct store *st, int64_t *blamed)
 	if (rc == STORE_OK)
 		*blamed = id;
 	return rc;
+}
+
+int store_parse_end(struct store *st)
+{
+	sqlite3_stmt *clear = store_sql(st, SQL_PARSE_CLEAR, "DELETE FROM meta WHERE key = 'parsing'");
+	return clear ? store_exec(st, clear, "clear parse marker") : STORE_ERR;
 }

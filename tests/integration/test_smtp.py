@@ -14,7 +14,7 @@ import time
 import pytest
 
 import harness
-from harness import (HOSTNAME, T, check, deliver, make_message, new_msgid,
+from harness import (HOSTNAME, T, SMTPClient, check, deliver, make_message, new_msgid,
                      wait_archived, wait_for)
 
 D = "@" + HOSTNAME
@@ -467,7 +467,7 @@ def test_long_text_line_in_data(daemons):
         c.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<%s>\r\nDATA\r\n" % POST)
         assert [r.code for r in c.replies(3)] == [250, 250, 354]
         c.send(harness.dot_stuff(make_message(long_id, body="y" * 1200 + "\r\n")))
-        check(c.reply(), 500, "5.5.6", "text line over 1000 octets")
+        check(c.reply(), 554, "5.6.0", "text line over 1000 octets")
         c.expect("NOOP", 250)
         check(c.transaction("a@example.com", [POST], make_message(ok)), 250, None, "after")
     have = wait_archived(d.conf, "dialogue", [ok])
@@ -728,3 +728,20 @@ def test_tls_garbage_handshake(tls_daemon):
         c.expect("STARTTLS", 220)
         c.starttls(ctx)
         c.ehlo()
+
+
+def test_listen_on_two_addresses(daemons):
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port6 = s.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    port4 = harness.free_port()
+    d = daemons.make(port=port4, listen="127.0.0.1:%d, [::1]:%d" % (port4, port6))
+    with SMTPClient(port6, host="::1", timeout=T(10)) as c:
+        check(c.reply(), 220, None, "banner on [::1]")
+        c.ehlo()
+        mid = new_msgid("v6")
+        check(c.transaction("a@example.com", [POST], make_message(mid)), 250, None, "over IPv6")
+    wait_archived(d.conf, "dialogue", [mid])
