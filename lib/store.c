@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store_int.h"
 #include "util.h"
@@ -326,6 +327,20 @@ void store_sync_restore(struct store *st, int relaxed)
 
 /* ---- open and migrate ---- */
 
+/* SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms between tries:
+ * fine between processes, but the daemon's intake thread and event loop
+ * hold the write lock for a millisecond or two at a time, and a 10 ms nap
+ * behind one of them is what would cap intake. Poll briskly instead. */
+static int busy_wait(void *arg, int count)
+{
+	struct store *st = arg;
+	int64_t waited_us = count < 40 ? (int64_t)count * 50 : 2000 + (int64_t)(count - 40) * 500;
+	if (waited_us >= (int64_t)st->busy_ms * 1000)
+		return 0;
+	usleep(count < 40 ? 50 : 500);
+	return 1;
+}
+
 /* Step S, retrying while the database is busy, for up to the open-time busy
  * timeout. Needed where SQLite does not call the busy handler itself: the
  * switch to WAL while another process opens the same new database returns
@@ -422,7 +437,8 @@ static int configure(struct store *st, char *err, size_t errlen)
 		"PRAGMA journal_size_limit=67108864",
 	};
 	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, OPEN_BUSY_MS);
+	st->busy_ms = OPEN_BUSY_MS;
+	sqlite3_busy_handler(st->db, busy_wait, st);
 
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
@@ -465,6 +481,7 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 {
 	struct store *st = xcalloc(1, sizeof *st);
 	st->path = xstrdup(path);
+	st->marker_fd = -1;
 	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database %s: %s", path,
@@ -487,6 +504,8 @@ void store_close(struct store *st)
 		sqlite3_finalize(st->stmt[i]);
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
 		log_err("store: closing %s: %s", st->path, sqlite3_errmsg(st->db));
+	if (st->marker_fd >= 0)
+		close(st->marker_fd);
 	free(st->path);
 	free(st);
 }
@@ -498,7 +517,7 @@ const char *store_errmsg(struct store *st)
 
 void store_set_busy_timeout(struct store *st, int ms)
 {
-	sqlite3_busy_timeout(st->db, ms);
+	st->busy_ms = ms;
 }
 
 int store_user_version(struct store *st)

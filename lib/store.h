@@ -80,9 +80,10 @@ void store_pending_free(struct store_pending *p, size_t n);
 /* Count one more parse attempt for each id, committed before parsing so a
  * parser crash is remembered across restarts. */
 int store_bump_attempts(struct store *st, const int64_t *ids, size_t n);
-/* Record that message ID is being parsed now (one marker, replaced each
- * time, committed without an fsync: it guards against our own crash, not
- * a power cut). store_archive_commit clears it. */
+/* Record that message ID is being parsed now: one marker (a small file
+ * beside the database, DATABASE.parsing), replaced each time, written
+ * without an fsync: it guards against our own crash, not a power cut.
+ * store_parse_end (and store_archive_commit) clear it. */
 int store_parse_begin(struct store *st, int64_t id);
 /* After a restart: if the previous process died while parsing a message,
  * count one parse attempt for that message alone and clear the marker.

@@ -69,9 +69,6 @@ enum store_sql {
 	SQL_HELD_COUNT,
 	SQL_SYNC_NORMAL_ALWAYS,
 
-	SQL_PARSE_BEGIN,
-	SQL_PARSE_GET,
-	SQL_PARSE_CLEAR,
 
 	SQL__COUNT
 };
@@ -82,6 +79,8 @@ struct store {
 	sqlite3_stmt *stmt[SQL__COUNT];
 	int tx_depth; /* 0 none, 1 BEGIN IMMEDIATE, >1 nested savepoints */
 	int relaxed;  /* store_relax_durability() was called */
+	int busy_ms;  /* how long a locked database is waited for */
+	int marker_fd; /* PATH.parsing, see store_parse_begin; -1 until used */
 	char errmsg[512];
 };
 

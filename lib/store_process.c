@@ -1,6 +1,10 @@
 /* store: processing, the daemon's second stage: fetch what intake stored,
  * count parse attempts, archive and thread the results. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "store.h"
@@ -302,52 +306,59 @@ out:
 	return rc == STORE_EXISTS ? STORE_ERR : rc;
 }
 
+/* The marker is a file beside the database, not a row: it is written
+ * before every message is parsed, and a write transaction per message would
+ * contend with intake for the database lock. A write to the page cache
+ * survives our own crash, which is all it guards against. */
+static int marker_open(struct store *st)
+{
+	if (st->marker_fd >= 0)
+		return 0;
+	char *path = xasprintf("%s.parsing", st->path);
+	st->marker_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int e = errno;
+	free(path);
+	if (st->marker_fd < 0)
+		return store_failf(st, STORE_ERR, "parse marker %s.parsing: %s", st->path,
+				   strerror(e));
+	return 0;
+}
+
+static int marker_write(struct store *st, int64_t id)
+{
+	if (marker_open(st) < 0)
+		return STORE_ERR;
+	char buf[24];
+	int n = snprintf(buf, sizeof buf, "%020lld\n", (long long)id);
+	if (pwrite(st->marker_fd, buf, (size_t)n, 0) != n)
+		return store_failf(st, STORE_ERR, "parse marker: %s", strerror(errno));
+	return STORE_OK;
+}
+
 int store_parse_begin(struct store *st, int64_t id)
 {
-	int relaxed = store_sync_relax(st);
-	int rc = STORE_ERR;
-	sqlite3_stmt *s = store_sql(st, SQL_PARSE_BEGIN,
-				    "INSERT OR REPLACE INTO meta(key, value) VALUES ('parsing', ?)");
-	if (s) {
-		sqlite3_bind_int64(s, 1, id);
-		rc = store_exec(st, s, "set parse marker");
-	}
-	store_sync_restore(st, relaxed);
-	return rc;
+	return marker_write(st, id);
+}
+
+int store_parse_end(struct store *st)
+{
+	return marker_write(st, 0);
 }
 
 int store_parse_recover(struct store *st, int64_t *blamed)
 {
 	*blamed = 0;
-	sqlite3_stmt *s = store_sql(st, SQL_PARSE_GET,
-				    "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'parsing'");
-	if (!s)
+	if (marker_open(st) < 0)
 		return STORE_ERR;
-	int rc = sqlite3_step(s);
-	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail(st, rc, "read parse marker");
-	if (rc == SQLITE_DONE)
+	char buf[24] = {0};
+	ssize_t n = pread(st->marker_fd, buf, sizeof buf - 1, 0);
+	int64_t id = n > 0 ? (int64_t)strtoll(buf, NULL, 10) : 0;
+	if (id <= 0)
 		return STORE_OK;
-	rc = store_tx_begin(st);
-	if (rc != STORE_OK)
-		return rc;
-	if (id > 0)
-		rc = store_bump_attempts(st, &id, 1); /* nested: a savepoint */
+	int rc = store_bump_attempts(st, &id, 1);
 	if (rc == STORE_OK)
-		rc = store_parse_end(st);
-	if (rc == STORE_OK)
-		rc = store_tx_commit(st);
-	else
-		store_tx_rollback(st);
+		rc = marker_write(st, 0);
 	if (rc == STORE_OK)
 		*blamed = id;
 	return rc;
-}
-
-int store_parse_end(struct store *st)
-{
-	sqlite3_stmt *clear = store_sql(st, SQL_PARSE_CLEAR, "DELETE FROM meta WHERE key = 'parsing'");
-	return clear ? store_exec(st, clear, "clear parse marker") : STORE_ERR;
 }
