@@ -7,36 +7,6 @@
 
 #include "util.h"
 
-/* Length of the valid UTF-8 sequence at S (N bytes available), 0 if none. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t need;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		lo = c == 0xe0 ? 0xa0 : 0x80;
-		hi = c == 0xed ? 0x9f : 0xbf;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		lo = c == 0xf0 ? 0x90 : 0x80;
-		hi = c == 0xf4 ? 0x8f : 0xbf;
-	} else {
-		return 0;
-	}
-	if (need > n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < need; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return need;
-}
-
 char *out_clean(const char *str, size_t len, int keep_lines)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -53,7 +23,7 @@ char *out_clean(const char *str, size_t len, int keep_lines)
 			i++;
 			continue;
 		}
-		size_t n = utf8_len(s + i, len - i);
+		size_t n = utf8_sequence(s + i, len - i, NULL);
 		if (n == 0) {
 			sbuf_adds(&b, "\xef\xbf\xbd");
 			i++;

@@ -43,14 +43,19 @@ void smtp_session_enter(struct smtp_session *s, enum smtp_state st)
 	s->state = st;
 }
 
-void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+static void reply_v(struct smtp_session *s, const char *fmt, va_list ap)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	reply_v(s, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 }
 
 void smtp_set_timeout(struct smtp_session *s, int64_t secs)
@@ -92,12 +97,10 @@ void smtp_tx_reset(struct smtp_session *s)
  * a confused or hostile peer cannot keep a slot forever. */
 void smtp_client_error(struct smtp_session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	reply_v(s, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 	if (++s->errors >= s->srv->cfg->max_errors) {
 		log_info("smtp %llu: %s: too many errors, closing", (unsigned long long)s->id,
 			 s->client_ip);

@@ -64,50 +64,6 @@ static void value_epilogue(struct json *j)
 		j->done = 1;
 }
 
-/* Length of the valid UTF-8 sequence at S (at most N bytes), or 0 when the
- * bytes there are not one; *bad gets the length of the maximal invalid
- * prefix, replaced by a single U+FFFD (Unicode 15, 3.9 "U+FFFD
- * substitution of maximal subparts"). */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
-{
-	unsigned char c = s[0];
-	size_t need;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	*bad = 1;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f; /* no UTF-16 surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f; /* nothing above U+10FFFF */
-	} else {
-		return 0;
-	}
-	size_t i;
-	for (i = 1; i < need; i++) {
-		if (i >= n)
-			break;
-		unsigned char lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xbf;
-		if (s[i] < lo_i || s[i] > hi_i)
-			break;
-	}
-	if (i == need)
-		return need;
-	*bad = i;
-	return 0;
-}
-
 void json_string_n(struct json *j, const char *str, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -130,7 +86,7 @@ void json_string_n(struct json *j, const char *str, size_t len)
 		}
 		if (c >= 0x80) {
 			size_t bad;
-			size_t n = utf8_seq(s + i, len - i, &bad);
+			size_t n = utf8_sequence(s + i, len - i, &bad);
 			/* U+2028/U+2029 are valid JSON but end a line in
 			 * JavaScript; escaping them keeps output embeddable. */
 			if (n == 3 && c == 0xe2 && s[i + 1] == 0x80 &&

@@ -249,3 +249,46 @@ char *read_file_all(const char *path, size_t *len_out)
 		*len_out = b.len;
 	return sbuf_detach(&b);
 }
+
+size_t utf8_sequence(const unsigned char *s, size_t n, size_t *bad)
+{
+	size_t ignored;
+	if (!bad)
+		bad = &ignored;
+	unsigned char c = s[0];
+	size_t need;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	*bad = 1;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f; /* no UTF-16 surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f; /* nothing above U+10FFFF */
+	} else {
+		return 0;
+	}
+	size_t i;
+	for (i = 1; i < need; i++) {
+		if (i >= n)
+			break;
+		unsigned char lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xbf;
+		if (s[i] < lo_i || s[i] > hi_i)
+			break;
+	}
+	if (i == need)
+		return need;
+	*bad = i;
+	return 0;
+}

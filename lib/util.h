@@ -65,6 +65,12 @@ int64_t now_epoch(void);
 /* Format an epoch as RFC 3339 UTC ("2026-11-30T06:42:11Z") into buf[32]. */
 void fmt_iso8601(int64_t t, char buf[32]);
 
+/* Length of the valid UTF-8 sequence at S (at most N bytes, N >= 1), or 0
+ * when the bytes there are not one (no overlongs, surrogates or code
+ * points past U+10FFFF); then *bad gets the length of the maximal invalid
+ * prefix, to be replaced by one U+FFFD (Unicode 3.9). BAD may be NULL. */
+size_t utf8_sequence(const unsigned char *s, size_t n, size_t *bad);
+
 /* Read a whole file; returns NULL with errno set on failure. */
 char *read_file_all(const char *path, size_t *len_out);
 
