@@ -259,7 +259,8 @@ void sc_conn_wants_work(struct sc_conn *conn)
 	struct smtp_client *c = conn->c;
 	struct sc_conn *victim = NULL;
 	for (struct sc_conn *o = c->conns; o; o = o->next)
-		if (o != conn && conn_live(o) && o->queue.n && (!victim || o->queue.n > victim->queue.n))
+		if (o != conn && conn_live(o) && o->queue.n &&
+		    (!victim || o->queue.n > victim->queue.n))
 			victim = o;
 	if (!victim)
 		return;

@@ -5,6 +5,7 @@
  * closed inside its own callback is parked on c->dead and freed on the
  * next turn of the loop. */
 #include "smtp_client_conn.h"
+#include "smtp_parse.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -27,11 +28,19 @@ static const char *const state_names[] = {"connecting", "greeting", "ehlo", "hel
 					  "data",       "dot",      "quit"};
 
 /* What a timeout or a lost connection interrupted, for the failure text. */
-static const char *const state_waits[] = {
-	"connecting",       "the greeting",          "the reply to EHLO", "the reply to HELO",
-	"the reply to STARTTLS", "the TLS handshake", "work",            "the reply to RSET",
-	"the reply to MAIL FROM", "the reply to RCPT TO", "the reply to DATA",
-	"the reply to the end of data", "the reply to QUIT"};
+static const char *const state_waits[] = {"connecting",
+					  "the greeting",
+					  "the reply to EHLO",
+					  "the reply to HELO",
+					  "the reply to STARTTLS",
+					  "the TLS handshake",
+					  "work",
+					  "the reply to RSET",
+					  "the reply to MAIL FROM",
+					  "the reply to RCPT TO",
+					  "the reply to DATA",
+					  "the reply to the end of data",
+					  "the reply to QUIT"};
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -136,7 +145,7 @@ static void conn_start_cb(evutil_socket_t fd, short what, void *arg)
 		if (gai) {
 			c->ai = NULL;
 			sc_conn_fail(conn, 0, "connect to %s: %s", conn->peer,
-				  gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+				     gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
 			return;
 		}
 	}
@@ -251,7 +260,8 @@ static void conn_connect(struct sc_conn *conn)
 			event_add(conn->ev, &tv);
 			return;
 		}
-		snprintf(conn->err, sizeof conn->err, "connect to %s: %s", conn->peer, strerror(errno));
+		snprintf(conn->err, sizeof conn->err, "connect to %s: %s", conn->peer,
+			 strerror(errno));
 		close(fd);
 		conn->fd = -1;
 	}
@@ -296,8 +306,8 @@ static void tls_failed(struct sc_conn *conn, const char *why)
 {
 	struct smtp_client *c = conn->c;
 	if (c->tls == RELAY_TLS_REQUIRED) {
-		sc_conn_fail(conn, 0, "TLS with relay %s failed: %s (relay_tls = required)", conn->peer,
-			  why);
+		sc_conn_fail(conn, 0, "TLS with relay %s failed: %s ([delivery] tls = required)",
+			     conn->peer, why);
 		return;
 	}
 	c->tls_broken = 1;
@@ -327,7 +337,7 @@ static void start_tls(struct sc_conn *conn)
 	/* The socket's own timeouts would fire under the filter. */
 	bufferevent_set_timeouts(conn->bev, NULL, NULL);
 	struct bufferevent *f = bufferevent_openssl_filter_new(
-		c->base, conn->bev, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	    c->base, conn->bev, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!f) {
 		/* Only out of memory; the socket's state is unknown now. */
 		log_err("smtp client: cannot create a TLS bufferevent");
@@ -343,7 +353,8 @@ static void tls_error_text(struct sc_conn *conn, short what, char *buf, size_t l
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(conn->bev);
 	/* Unverified (opportunistic) sessions have a result too: ignore it. */
-	long vr = ssl && conn->c->tls == RELAY_TLS_REQUIRED ? SSL_get_verify_result(ssl) : X509_V_OK;
+	long vr =
+	    ssl && conn->c->tls == RELAY_TLS_REQUIRED ? SSL_get_verify_result(ssl) : X509_V_OK;
 	unsigned long e, first = 0;
 	while ((e = bufferevent_get_openssl_error(conn->bev)))
 		if (!first)
@@ -380,33 +391,22 @@ static void send_ehlo(struct sc_conn *conn)
 
 static void parse_ehlo(struct sc_conn *conn)
 {
+	struct smtp_ehlo_caps caps;
+	smtp_parse_ehlo(conn->rp_text.buf ? conn->rp_text.buf : "", &caps);
 	conn->esmtp = 1;
-	char *save = NULL;
-	char *line = strtok_r(conn->rp_text.buf, "\n", &save); /* our name */
-	while ((line = strtok_r(NULL, "\n", &save))) {
-		char *arg = strchr(line, ' ');
-		if (arg)
-			*arg++ = '\0';
-		if (!ascii_strcasecmp(line, "PIPELINING"))
-			conn->pipelining = 1;
-		else if (!ascii_strcasecmp(line, "STARTTLS"))
-			conn->starttls = 1;
-		else if (!ascii_strcasecmp(line, "8BITMIME"))
-			conn->eightbitmime = 1;
-		else if (!ascii_strcasecmp(line, "SMTPUTF8"))
-			conn->smtputf8 = 1;
-		else if (!ascii_strcasecmp(line, "SIZE")) {
-			conn->size_ext = 1;
-			if (arg)
-				conn->size_max = strtoull(arg, NULL, 10);
-		}
-	}
+	conn->pipelining = caps.pipelining;
+	conn->starttls = caps.starttls;
+	conn->eightbitmime = caps.eightbitmime;
+	conn->smtputf8 = caps.smtputf8;
+	conn->size_ext = caps.size;
+	conn->size_max = caps.size_max;
 }
 
 static void after_hello(struct sc_conn *conn)
 {
 	struct smtp_client *c = conn->c;
-	int want_tls = c->tls == RELAY_TLS_REQUIRED || (c->tls == RELAY_TLS_OPPORTUNISTIC && !c->tls_broken);
+	int want_tls =
+	    c->tls == RELAY_TLS_REQUIRED || (c->tls == RELAY_TLS_OPPORTUNISTIC && !c->tls_broken);
 	if (want_tls && !conn->tls) {
 		if (conn->starttls) {
 			sc_conn_printf(conn, "STARTTLS\r\n");
@@ -414,8 +414,9 @@ static void after_hello(struct sc_conn *conn)
 			return;
 		}
 		if (c->tls == RELAY_TLS_REQUIRED) {
-			sc_conn_fail(conn, 0, "relay %s does not offer STARTTLS (relay_tls = required)",
-				  conn->peer);
+			sc_conn_fail(conn, 0,
+				     "relay %s does not offer STARTTLS ([delivery] tls = required)",
+				     conn->peer);
 			return;
 		}
 	}
@@ -458,7 +459,8 @@ static int read_reply(struct sc_conn *conn, struct evbuffer *in, char *why, size
 		}
 		size_t n = (size_t)p.pos;
 		if (n + 2 > SC_REPLY_LINE_MAX) {
-			snprintf(why, whylen, "reply line longer than %d octets", SC_REPLY_LINE_MAX);
+			snprintf(why, whylen, "reply line longer than %d octets",
+				 SC_REPLY_LINE_MAX);
 			return -1;
 		}
 		char line[SC_REPLY_LINE_MAX + 1];
@@ -468,10 +470,9 @@ static int read_reply(struct sc_conn *conn, struct evbuffer *in, char *why, size
 		for (size_t i = 0; i < n; i++)
 			if (!line[i])
 				line[i] = '?';
-		int ok = n >= 3 && line[0] >= '2' && line[0] <= '5' && line[1] >= '0' &&
-			 line[1] <= '9' && line[2] >= '0' && line[2] <= '9' &&
-			 (n == 3 || line[3] == ' ' || line[3] == '-');
-		int code = ok ? (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0') : 0;
+		int code = 0, last = 0;
+		const char *rest;
+		int ok = smtp_parse_reply_line(line, n, &code, &last, &rest) == 0;
 		if (ok && conn->rp_lines && code != conn->rp_code) {
 			sanitize(line);
 			snprintf(why, whylen, "reply code changed within a reply: \"%.60s\"", line);
@@ -489,10 +490,10 @@ static int read_reply(struct sc_conn *conn, struct evbuffer *in, char *why, size
 		conn->rp_code = code;
 		if (conn->rp_lines > 1)
 			sbuf_addc(&conn->rp_text, '\n');
-		char *text = n > 4 ? line + 4 : line + n;
+		char *text = line + (rest - line);
 		sanitize(text);
 		sbuf_adds(&conn->rp_text, text);
-		if (n == 3 || line[3] == ' ')
+		if (last)
 			return 1;
 	}
 }
@@ -518,8 +519,8 @@ static void conn_reply(struct sc_conn *conn)
 			send_ehlo(conn);
 			return;
 		}
-		sc_conn_fail(conn, code == 421 ? 421 : 0, "relay %s greeting: %d %s", conn->peer, code,
-			  flat_text(conn));
+		sc_conn_fail(conn, code == 421 ? 421 : 0, "relay %s greeting: %d %s", conn->peer,
+			     code, flat_text(conn));
 		return;
 	case SC_EHLO:
 		if (code / 100 == 2) {
@@ -532,16 +533,16 @@ static void conn_reply(struct sc_conn *conn)
 			sc_conn_enter(conn, SC_HELO);
 			return;
 		}
-		sc_conn_fail(conn, code == 421 ? 421 : 0, "relay %s refused EHLO: %d %s", conn->peer,
-			  code, flat_text(conn));
+		sc_conn_fail(conn, code == 421 ? 421 : 0, "relay %s refused EHLO: %d %s",
+			     conn->peer, code, flat_text(conn));
 		return;
 	case SC_HELO:
 		if (code / 100 == 2) {
 			after_hello(conn);
 			return;
 		}
-		sc_conn_fail(conn, code == 421 ? 421 : 0, "relay %s refused HELO: %d %s", conn->peer,
-			  code, flat_text(conn));
+		sc_conn_fail(conn, code == 421 ? 421 : 0, "relay %s refused HELO: %d %s",
+			     conn->peer, code, flat_text(conn));
 		return;
 	case SC_STARTTLS:
 		if (code == 220) {
@@ -555,14 +556,15 @@ static void conn_reply(struct sc_conn *conn)
 			return;
 		}
 		if (code != 421 && c->tls == RELAY_TLS_OPPORTUNISTIC) {
-			log_info("smtp client: relay %s refused STARTTLS (%d %s); going on without TLS",
-				 conn->peer, code, flat_text(conn));
+			log_info(
+			    "smtp client: relay %s refused STARTTLS (%d %s); going on without TLS",
+			    conn->peer, code, flat_text(conn));
 			conn_ready(conn);
 			return;
 		}
 		sc_conn_fail(conn, code == 421 ? 421 : 0, "relay %s refused STARTTLS: %d %s%s",
-			  conn->peer, code, flat_text(conn),
-			  c->tls == RELAY_TLS_REQUIRED ? " (relay_tls = required)" : "");
+			     conn->peer, code, flat_text(conn),
+			     c->tls == RELAY_TLS_REQUIRED ? " ([delivery] tls = required)" : "");
 		return;
 	case SC_IDLE:
 		if (code == 421) {
@@ -571,8 +573,8 @@ static void conn_reply(struct sc_conn *conn)
 			sc_conn_close(conn, 421, flat_text(conn), 1);
 			return;
 		}
-		sc_conn_fail(conn, 0, "protocol error from relay %s: unexpected reply %d %s", conn->peer,
-			  code, flat_text(conn));
+		sc_conn_fail(conn, 0, "protocol error from relay %s: unexpected reply %d %s",
+			     conn->peer, code, flat_text(conn));
 		return;
 	case SC_RSET:
 	case SC_MAIL:
@@ -586,8 +588,8 @@ static void conn_reply(struct sc_conn *conn)
 		return;
 	case SC_CONNECTING:
 	case SC_HANDSHAKE:
-		sc_conn_fail(conn, 0, "protocol error from relay %s: unexpected reply %d", conn->peer,
-			  code);
+		sc_conn_fail(conn, 0, "protocol error from relay %s: unexpected reply %d",
+			     conn->peer, code);
 		return;
 	}
 	log_err("smtp client %llu: unknown state %d", (unsigned long long)conn->id,
@@ -652,11 +654,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		sc_conn_fail(conn, 0, "relay %s: timed out waiting for %s", conn->peer,
-			  state_waits[conn->state]);
+			     state_waits[conn->state]);
 		return;
 	}
 	if (idle) {
-		log_debug("smtp client %llu: relay closed the idle connection", (unsigned long long)conn->id);
+		log_debug("smtp client %llu: relay closed the idle connection",
+			  (unsigned long long)conn->id);
 		sc_conn_close(conn, 0, "", 1);
 		return;
 	}
@@ -673,10 +676,10 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			     state_waits[conn->state], tls_err);
 	} else if ((what & BEV_EVENT_ERROR) && err)
 		sc_conn_fail(conn, 0, "relay %s: %s while waiting for %s", conn->peer,
-			  evutil_socket_error_to_string(err), state_waits[conn->state]);
+			     evutil_socket_error_to_string(err), state_waits[conn->state]);
 	else
-		sc_conn_fail(conn, 0, "relay %s: connection closed while waiting for %s", conn->peer,
-			  state_waits[conn->state]);
+		sc_conn_fail(conn, 0, "relay %s: connection closed while waiting for %s",
+			     conn->peer, state_waits[conn->state]);
 }
 
 /* ---- shutdown ---- */

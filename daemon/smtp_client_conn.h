@@ -27,28 +27,28 @@ enum sc_state {
 	SC_CONNECTING, /* TCP connect in progress */
 	SC_GREETING,   /* the 220 banner */
 	SC_EHLO,
-	SC_HELO,       /* after EHLO got 5xx */
+	SC_HELO, /* after EHLO got 5xx */
 	SC_STARTTLS,
-	SC_HANDSHAKE,  /* TLS handshake after 220 to STARTTLS */
-	SC_IDLE,       /* greeted, nothing in flight; idle timer runs */
+	SC_HANDSHAKE, /* TLS handshake after 220 to STARTTLS */
+	SC_IDLE,      /* greeted, nothing in flight; idle timer runs */
 	SC_RSET,
 	SC_MAIL,
 	SC_RCPT,
-	SC_DATA,       /* waiting for 354 */
-	SC_DOT,        /* message written, waiting for the final reply */
+	SC_DATA, /* waiting for 354 */
+	SC_DOT,  /* message written, waiting for the final reply */
 	SC_QUIT
 };
 
 /* One submitted transaction on its way through the pool. */
 struct sc_job {
 	struct smtp_client_txn *t;
-	size_t n_valid;      /* recipients for the relay (not refused locally) */
-	size_t send_i;       /* index of the next recipient to write RCPT for */
-	size_t reply_i;      /* index of the recipient whose RCPT reply is next */
-	size_t rcpts_sent;   /* RCPT commands written */
+	size_t n_valid;    /* recipients for the relay (not refused locally) */
+	size_t send_i;     /* index of the next recipient to write RCPT for */
+	size_t reply_i;    /* index of the recipient whose RCPT reply is next */
+	size_t rcpts_sent; /* RCPT commands written */
 	size_t rcpts_replied;
-	size_t accepted;     /* RCPTs answered 2xx */
-	unsigned rset : 1;      /* an RSET precedes its MAIL on the wire */
+	size_t accepted;   /* RCPTs answered 2xx */
+	unsigned rset : 1; /* an RSET precedes its MAIL on the wire */
 	unsigned mail_sent : 1;
 	unsigned data_cmd : 1;  /* DATA written (pipelined with MAIL/RCPT) */
 	unsigned data_sent : 1; /* message and final dot written */
@@ -73,7 +73,7 @@ struct sc_conn {
 	char peer[80];           /* "127.0.0.1:25" */
 	char err[200];           /* the last connect error, for when all addresses fail */
 	unsigned esmtp : 1, pipelining : 1, starttls : 1, eightbitmime : 1, smtputf8 : 1,
-		size_ext : 1;
+	    size_ext : 1;
 	unsigned tls : 1;
 	unsigned need_rset : 1;   /* the last transaction failed; RSET first */
 	unsigned established : 1; /* the relay has accepted a MAIL here */
@@ -81,7 +81,7 @@ struct sc_conn {
 	/* the reply being read */
 	int rp_code;
 	size_t rp_lines;
-	struct sbuf rp_text; /* lines joined with '\n', codes stripped */
+	struct sbuf rp_text;  /* lines joined with '\n', codes stripped */
 	struct sc_jobq queue; /* assigned, not started */
 	struct sc_jobq fly;   /* commands written; the head's reply is next */
 	struct sc_conn *prev, *next;
@@ -137,7 +137,8 @@ const char *sc_state_name(enum sc_state st);
  * timeout for the awaited reply armed. */
 void sc_conn_enter(struct sc_conn *conn, enum sc_state st);
 /* Queue a command (the caller adds CRLF). */
-void sc_conn_printf(struct sc_conn *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sc_conn_printf(struct sc_conn *conn, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Take CONN out of the pool: jobs in flight finish with CODE/TEXT, queued
  * ones too, or go back to the pool when REQUEUE. CONN's socket is closed
  * and the struct freed on the next turn of the loop: callers must only
@@ -146,7 +147,7 @@ void sc_conn_close(struct sc_conn *conn, int code, const char *text, int requeue
 /* sc_conn_close with a logged failure text; queued jobs move on only when
  * the relay had accepted a MAIL on CONN (so this cannot spin). */
 void sc_conn_fail(struct sc_conn *conn, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* A new connection; it starts connecting from the event loop. */
 struct sc_conn *sc_conn_new(struct smtp_client *c);
 

@@ -61,7 +61,8 @@ static void start_job(struct sc_conn *conn, struct sc_job *j)
 {
 	const struct smtp_client_txn *t = j->t;
 	if (conn->size_max && message_size(t) > conn->size_max) {
-		sc_job_finish(conn->c, j, 552, "5.3.4 message exceeds the relay's size limit (not sent)");
+		sc_job_finish(conn->c, j, 552,
+			      "5.3.4 message exceeds the relay's size limit (not sent)");
 		return;
 	}
 	if (conn->state == SC_IDLE && conn->need_rset) {
@@ -189,7 +190,8 @@ void sc_txn_reply(struct sc_conn *conn, int code, const char *text)
 	switch (conn->state) {
 	case SC_RSET:
 		if (code / 100 != 2) {
-			sc_conn_fail(conn, 0, "relay %s refused RSET: %d %s", conn->peer, code, text);
+			sc_conn_fail(conn, 0, "relay %s refused RSET: %d %s", conn->peer, code,
+				     text);
 			return;
 		}
 		j->rset = 0;

@@ -16,7 +16,7 @@ static void cmd_helo(struct smtp_session *s, const char *arg, int esmtp)
 {
 	const struct config *cfg = s->srv->cfg;
 	if (!smtp_valid_helo(arg)) {
-		smtp_client_error(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		smtp_session_error(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
 		return;
 	}
 	smtp_tx_reset(s);
@@ -43,11 +43,11 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 	struct smtp_mail_args m;
 	switch (s->state) {
 	case ST_INIT:
-		smtp_client_error(s, "503 5.5.1 Send EHLO or HELO first");
+		smtp_session_error(s, "503 5.5.1 Send EHLO or HELO first");
 		return;
 	case ST_MAIL:
 	case ST_RCPT:
-		smtp_client_error(s, "503 5.5.1 Nested MAIL command");
+		smtp_session_error(s, "503 5.5.1 Nested MAIL command");
 		return;
 	default:
 		break;
@@ -56,18 +56,18 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 	case SMTP_PATH_OK:
 		break;
 	case SMTP_PATH_ADDRESS:
-		smtp_client_error(s, "501 5.1.7 Bad sender address syntax");
+		smtp_session_error(s, "501 5.1.7 Bad sender address syntax");
 		return;
 	case SMTP_PATH_PARAM:
-		smtp_client_error(s, "555 5.5.4 Unsupported or malformed MAIL parameter");
+		smtp_session_error(s, "555 5.5.4 Unsupported or malformed MAIL parameter");
 		return;
 	case SMTP_PATH_SYNTAX:
 	case SMTP_PATH_TOO_LONG:
-		smtp_client_error(s, "501 5.5.4 Syntax: MAIL FROM:<address> [SIZE=n] [BODY=8BITMIME]");
+		smtp_session_error(s, "501 5.5.4 Syntax: MAIL FROM:<address> [SIZE=n] [BODY=8BITMIME]");
 		return;
 	}
 	if (!s->esmtp && (m.size >= 0 || m.body != SMTP_BODY_7BIT)) {
-		smtp_client_error(s, "555 5.5.4 MAIL parameters need EHLO");
+		smtp_session_error(s, "555 5.5.4 MAIL parameters need EHLO");
 		return;
 	}
 	if (m.size > cfg->max_message_size) {
@@ -96,7 +96,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 	struct smtp_rcpt_args r;
 	struct route rt;
 	if (s->state != ST_MAIL && s->state != ST_RCPT) {
-		smtp_client_error(s, "503 5.5.1 Need MAIL command first");
+		smtp_session_error(s, "503 5.5.1 Need MAIL command first");
 		return;
 	}
 	if (s->rcpt_accepted >= (size_t)cfg->max_rcpts) {
@@ -107,32 +107,32 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 	case SMTP_PATH_OK:
 		break;
 	case SMTP_PATH_ADDRESS:
-		smtp_client_error(s, "501 5.1.3 Bad recipient address syntax");
+		smtp_session_error(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	case SMTP_PATH_PARAM:
-		smtp_client_error(s, "555 5.5.4 Unsupported RCPT parameter");
+		smtp_session_error(s, "555 5.5.4 Unsupported RCPT parameter");
 		return;
 	case SMTP_PATH_SYNTAX:
 	case SMTP_PATH_TOO_LONG:
-		smtp_client_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		smtp_session_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
 	switch (route_rcpt(cfg, r.addr, &rt)) {
 	case ROUTE_OK:
 		break;
 	case ROUTE_BAD_SYNTAX:
-		smtp_client_error(s, "501 5.1.3 Bad recipient address syntax");
+		smtp_session_error(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	case ROUTE_UNKNOWN_USER:
 		log_info("smtp %llu: %s: unknown recipient <%s>", (unsigned long long)s->id,
 			 s->client_ip, r.addr);
-		smtp_client_error(s, "550 5.1.1 <%s>: Recipient address rejected: no such list address",
+		smtp_session_error(s, "550 5.1.1 <%s>: Recipient address rejected: no such list address",
 			     r.addr);
 		return;
 	case ROUTE_NOT_OURS:
 		log_info("smtp %llu: %s: relay denied for <%s>", (unsigned long long)s->id,
 			 s->client_ip, r.addr);
-		smtp_client_error(s, "550 5.7.1 <%s>: Relay access denied", r.addr);
+		smtp_session_error(s, "550 5.7.1 <%s>: Relay access denied", r.addr);
 		return;
 	}
 	if (!tx_has_rcpt(s->tx, r.addr)) {
@@ -162,15 +162,15 @@ static void add_received(struct smtp_session *s)
 static void cmd_data(struct smtp_session *s, const char *arg)
 {
 	if (*arg) {
-		smtp_client_error(s, "501 5.5.4 Syntax: DATA");
+		smtp_session_error(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
 	if (s->state == ST_MAIL) {
-		smtp_client_error(s, "554 5.5.1 No valid recipients");
+		smtp_session_error(s, "554 5.5.1 No valid recipients");
 		return;
 	}
 	if (s->state != ST_RCPT) {
-		smtp_client_error(s, "503 5.5.1 Need RCPT command first");
+		smtp_session_error(s, "503 5.5.1 Need RCPT command first");
 		return;
 	}
 	if (s->srv->data_bytes > SMTP_DATA_MEMORY_MAX) {
@@ -188,19 +188,19 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 static void cmd_starttls(struct smtp_session *s, const char *arg)
 {
 	if (*arg) {
-		smtp_client_error(s, "501 5.5.4 Syntax: STARTTLS");
+		smtp_session_error(s, "501 5.5.4 Syntax: STARTTLS");
 		return;
 	}
 	if (!s->srv->tls) {
-		smtp_client_error(s, "502 5.5.1 STARTTLS not available");
+		smtp_session_error(s, "502 5.5.1 STARTTLS not available");
 		return;
 	}
 	if (s->tls) {
-		smtp_client_error(s, "503 5.5.1 TLS already active");
+		smtp_session_error(s, "503 5.5.1 TLS already active");
 		return;
 	}
 	if (s->state == ST_INIT) {
-		smtp_client_error(s, "503 5.5.1 Send EHLO first");
+		smtp_session_error(s, "503 5.5.1 Send EHLO first");
 		return;
 	}
 	SSL *ssl = SSL_new(s->srv->tls);
@@ -224,7 +224,7 @@ static void cmd_starttls(struct smtp_session *s, const char *arg)
 static void cmd_rset(struct smtp_session *s, const char *arg)
 {
 	if (*arg) {
-		smtp_client_error(s, "501 5.5.4 Syntax: RSET");
+		smtp_session_error(s, "501 5.5.4 Syntax: RSET");
 		return;
 	}
 	smtp_tx_reset(s);
@@ -257,7 +257,7 @@ static void cmd_quit(struct smtp_session *s, const char *arg)
 static void cmd_vrfy(struct smtp_session *s, const char *arg)
 {
 	if (!*arg)
-		smtp_client_error(s, "501 5.5.4 Syntax: VRFY address");
+		smtp_session_error(s, "501 5.5.4 Syntax: VRFY address");
 	else
 		smtp_reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt "
 			      "delivery");
@@ -279,7 +279,7 @@ static void cmd_help(struct smtp_session *s, const char *arg)
 
 static void cmd_unknown(struct smtp_session *s, const char *arg)
 {
-	smtp_client_error(s, "500 5.5.1 Command unrecognized");
+	smtp_session_error(s, "500 5.5.1 Command unrecognized");
 }
 
 /* Indexed by enum smtp_verb. */

@@ -221,3 +221,44 @@ void smtp_data_free(struct smtp_data *d)
 {
 	sbuf_free(&d->buf);
 }
+
+int smtp_parse_reply_line(const char *line, size_t n, int *code, int *last, const char **text)
+{
+	if (n < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+	    line[2] < '0' || line[2] > '9' || (n > 3 && line[3] != ' ' && line[3] != '-'))
+		return -1;
+	*code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	*last = n == 3 || line[3] == ' ';
+	*text = n > 4 ? line + 4 : line + n;
+	return 0;
+}
+
+void smtp_parse_ehlo(const char *text, struct smtp_ehlo_caps *caps)
+{
+	memset(caps, 0, sizeof *caps);
+	const char *line = strchr(text, '\n'); /* the first line is the greeting */
+	while (line) {
+		line++;
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		size_t kw = strcspn(line, " \n");
+		if (kw > n)
+			kw = n;
+#define IS(word) (kw == sizeof(word) - 1 && !ascii_strncasecmp(line, word, kw))
+		if (IS("PIPELINING"))
+			caps->pipelining = 1;
+		else if (IS("STARTTLS"))
+			caps->starttls = 1;
+		else if (IS("8BITMIME"))
+			caps->eightbitmime = 1;
+		else if (IS("SMTPUTF8"))
+			caps->smtputf8 = 1;
+		else if (IS("SIZE")) {
+			caps->size = 1;
+			if (kw < n)
+				caps->size_max = strtoull(line + kw + 1, NULL, 10);
+		}
+#undef IS
+		line = end;
+	}
+}

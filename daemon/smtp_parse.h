@@ -54,12 +54,12 @@ enum smtp_path_result {
 	SMTP_PATH_TOO_LONG  /* 501 5.5.4 */
 };
 
-enum smtp_body { SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
+enum smtp_body_type { SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
 
 struct smtp_mail_args {
 	char addr[ADDRESS_MAX + 1]; /* "" for the null reverse-path */
 	int64_t size;               /* SIZE= or -1 */
-	enum smtp_body body;
+	enum smtp_body_type body;
 };
 
 struct smtp_rcpt_args {
@@ -74,6 +74,21 @@ enum smtp_path_result smtp_parse_rcpt(const char *arg, struct smtp_rcpt_args *ou
 
 /* EHLO/HELO argument: a domain or an address literal, nothing else. */
 int smtp_valid_helo(const char *arg);
+
+/* ---- the client side: replies from the relay ---- */
+
+/* Check one reply line (LINE[0..n), CRLF removed): a code 200-599, then
+ * end, ' ' (last line) or '-' (more follow). Returns 0 with *code, *last
+ * and *text (after the separator) set, or -1 when malformed. */
+int smtp_parse_reply_line(const char *line, size_t n, int *code, int *last, const char **text);
+
+/* What an EHLO reply offers. TEXT is the reply's lines joined by '\n'
+ * without codes, the first being the server's greeting. */
+struct smtp_ehlo_caps {
+	unsigned pipelining : 1, starttls : 1, eightbitmime : 1, smtputf8 : 1, size : 1;
+	uint64_t size_max; /* SIZE limit, 0 = none advertised */
+};
+void smtp_parse_ehlo(const char *text, struct smtp_ehlo_caps *caps);
 
 /* Problems found in DATA; the message is refused at the final dot. */
 enum smtp_data_flag {

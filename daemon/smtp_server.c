@@ -95,7 +95,7 @@ void smtp_tx_reset(struct smtp_session *s)
 
 /* A client mistake: answer, and end the session after too many of them so
  * a confused or hostile peer cannot keep a slot forever. */
-void smtp_client_error(struct smtp_session *s, const char *fmt, ...)
+void smtp_session_error(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -148,7 +148,7 @@ static int read_command(struct smtp_session *s, struct evbuffer *in)
 	if (s->skipping_line || n > SMTP_CMD_LINE_MAX) {
 		evbuffer_drain(in, n);
 		s->skipping_line = 0;
-		smtp_client_error(s, "500 5.5.2 Line too long (limit is %d octets)", SMTP_CMD_LINE_MAX);
+		smtp_session_error(s, "500 5.5.2 Line too long (limit is %d octets)", SMTP_CMD_LINE_MAX);
 		return 1;
 	}
 	char line[SMTP_CMD_LINE_MAX + 1];
@@ -158,16 +158,16 @@ static int read_command(struct smtp_session *s, struct evbuffer *in)
 	case SMTP_LINE_OK:
 		break;
 	case SMTP_LINE_NUL:
-		smtp_client_error(s, "500 5.5.2 NUL byte in command");
+		smtp_session_error(s, "500 5.5.2 NUL byte in command");
 		return 1;
 	case SMTP_LINE_BARE_CR:
-		smtp_client_error(s, "500 5.5.2 Bare CR in command; lines must end with CRLF");
+		smtp_session_error(s, "500 5.5.2 Bare CR in command; lines must end with CRLF");
 		return 1;
 	case SMTP_LINE_BARE_LF:
-		smtp_client_error(s, "500 5.5.2 Bare LF in command; lines must end with CRLF");
+		smtp_session_error(s, "500 5.5.2 Bare LF in command; lines must end with CRLF");
 		return 1;
 	case SMTP_LINE_NON_ASCII:
-		smtp_client_error(s, "500 5.5.2 Invalid character in command");
+		smtp_session_error(s, "500 5.5.2 Invalid character in command");
 		return 1;
 	}
 	line[n - 2] = '\0';

@@ -71,7 +71,7 @@ void smtp_session_enter(struct smtp_session *s, enum smtp_state st);
 /* Queue one reply line (CRLF added). */
 void smtp_reply(struct smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A reply to a client mistake; closes the session after max_errors. */
-void smtp_client_error(struct smtp_session *s, const char *fmt, ...)
+void smtp_session_error(struct smtp_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Queue nothing more; the session is freed once its output is written. */
 void smtp_session_close(struct smtp_session *s);

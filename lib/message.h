@@ -17,7 +17,11 @@ struct msg_info {
 	char *in_reply_to;  /* first msg-id of In-Reply-To without <>, or "" */
 	char *references;   /* msg-ids of References without <>, space-separated, or "" */
 	char *body_text;    /* first text/plain part (or the top-level text body),
-	                       transfer- and charset-decoded to valid UTF-8, or "" */
+	                       transfer- and charset-decoded to valid UTF-8, or "";
+	                       attachments skipped, enclosed messages only if the
+	                       message has no text of its own, else the first
+	                       text/html part as crude text; LF line ends, at
+	                       most 1 MiB */
 	int parse_ok;       /* 0 when the header or MIME structure was broken */
 };
 

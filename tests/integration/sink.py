@@ -116,6 +116,9 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         if self.sink.data_delay:
             await asyncio.sleep(self.sink.data_delay)
+        reply = self.sink._data_reply(envelope)
+        if reply is not None:
+            return reply
         self.sink._record(envelope, session)
         return "250 2.0.0 OK queued"
 
@@ -162,6 +165,8 @@ class Sink:
         self._txns = []
         self._rejected = []  # (address, reply)
         self._replies = {}  # lowercased address -> reply line
+        self._data_queue = []  # replies for the next DATA ends, instead of 250
+        self._data_refused = []  # (rcpt_tos, reply) of messages refused after the data
         self._connections = 0
         self._peers = []  # (peer, time) of every EHLO
         self._ctl = None
@@ -212,6 +217,30 @@ class Sink:
                 self._replies.clear()
             else:
                 self._replies.pop(address.lower(), None)
+
+    def refuse_data(self, reply, times=1):
+        """Answer the next TIMES messages (after their data) with REPLY
+        instead of 250; they are not recorded as transactions."""
+        with self._cond:
+            self._data_queue.extend([reply] * times)
+
+    def _data_reply(self, envelope):
+        with self._cond:
+            if not self._data_queue:
+                return None
+            reply = self._data_queue.pop(0)
+            self._data_refused.append((list(envelope.rcpt_tos), reply))
+            self._cond.notify_all()
+            return reply
+
+    def data_refused(self):
+        """Messages refused after their data: [(rcpt_tos, reply)]."""
+        with self._cond:
+            return list(self._data_refused)
+
+    def data_refusals_left(self):
+        with self._cond:
+            return len(self._data_queue)
 
     def _rcpt_reply(self, address):
         with self._cond:

@@ -12,6 +12,7 @@ committed too, and the queue (`queue list --all`) shows every row it made.
 import base64
 import email.utils
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -425,6 +426,74 @@ def test_4xx_is_retried_5xx_fails_only_that_recipient(daemons, sink, verp):
     # The 5xx was final: never asked again, while the 4xx one was.
     assert len(sink.rejected(gone)) == 1, sink.rejected(gone)
     assert sink.recipients(msgid) == {POSTER: 1, ok: 1, later: 1}
+
+
+def test_reply_after_data_applies_to_the_whole_transaction(daemons, sink):
+    """verp = no: a 5xx after the data fails every recipient of that
+    transaction for good, a 4xx defers them all and they are retried."""
+    each = (POSTER, "b@example.org", "c@example.org", "d@example.org")
+    d = start(daemons, sink, each=each,
+              delivery={"verp": "no", "retry": "2s, 2s", "give_up_after": "60s"})
+    sink.refuse_data("554 5.6.0 Message content refused")
+    refused = post(d, subject="refused")
+    rows = wait_queue(d, lambda rows: len(rows) == 4 and all(r["status"] == "failed"
+                                                             for r in rows),
+                      "4 rows failed after a 554 to the data")
+    for r in rows:
+        assert (r["last_error"] or "").startswith("554"), r
+
+    sink.refuse_data("451 4.3.0 Queue full, try again later")
+    later = post(d, subject="later")
+    sink.wait(lambda: len(sink.data_refused()) == 2, 15, what="the 451 after the data")
+    sink.wait_copies(4, later, timeout=20)
+    rows = wait_queue(d, lambda rows: len(rows) == 4, "only the 554 rows left")
+    assert all(r["status"] == "failed" and r["attempts"] == 1 for r in rows), rows
+    assert sink.recipients(later) == {m: 1 for m in each}
+    assert sink.recipients(refused) == {}
+    # The 554 was not tried again while the 451 one was (after >= 2 s).
+    assert [r[1][:3] for r in sink.data_refused()] == ["554", "451"], sink.data_refused()
+
+
+def test_silent_relay_times_out_and_is_deferred(daemons, monkeypatch):
+    """A relay that accepts the connection but never greets: the client
+    gives up after its (test-shortened) timeout and defers the rows."""
+    monkeypatch.setenv("DIALOGUE_SMTP_TIMEOUT_MS", "1000")
+    silent = socket.socket()
+    silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # the kernel completes the handshakes; nobody ever answers
+    sink = Sink(port=silent.getsockname()[1])
+    try:
+        each = (POSTER, "bob@example.org")
+        d = start(daemons, sink, each=each)
+        msgid = post(d)
+        rows = wait_queue(d, lambda rows: len(rows) == 2 and
+                          all(r["status"] == "deferred" for r in rows),
+                          "2 rows deferred after the relay's silence", timeout=30)
+        for r in rows:
+            assert re.search(r"time", r["last_error"] or "", re.I), \
+                "last_error should say it timed out: %r" % r
+        silent.close()
+        sink.start()
+        ctl_ok(d.conf, "queue", "retry")
+        sink.wait_copies(2, msgid, timeout=15)
+        wait_drained(d)
+        assert sink.recipients(msgid) == {m: 1 for m in each}
+    finally:
+        silent.close()
+        sink.stop()
+
+
+def test_connections_are_reused(daemons, sink):
+    """connections = 1: every transaction of a VERP fan-out goes over one
+    connection (RSET/MAIL again, not a new connection per copy)."""
+    each = (POSTER,) + tuple("r%d@example.org" % i for i in range(9))
+    d = start(daemons, sink, each=each, delivery={"verp": "yes", "connections": "1"})
+    msgid = post(d)
+    sink.wait_copies(len(each), msgid)
+    peers = {t.peer for t in sink.transactions(lambda t: t.message_id == msgid)}
+    assert len(peers) == 1, "connections = 1 but %d connections were used: %r" % (
+        len(peers), peers)
 
 
 # ---------------------------------------------------------------- policy

@@ -5,6 +5,7 @@ ones that were in flight at the kill (rows left 'sending', which the restart
 queues again)."""
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,60 @@ def test_kill9_mid_fanout_loses_nothing_and_repeats_only_in_flight(daemons, monk
         all_rows = ctl_ok(d.conf, "queue", "list", "--all")
         assert len(all_rows) == MEMBERS and all(r["status"] == "sent" for r in all_rows), \
             {s: sum(1 for r in all_rows if r["status"] == s) for s in {r["status"] for r in all_rows}}
+
+
+@pytest.mark.slow
+def test_sigterm_mid_fanout_requeues_and_loses_nothing(daemons, monkeypatch, tmp_path):
+    """A clean stop in the middle of a fan-out: dialogued exits 0 within
+    10 s, leaves no row 'sending', and after a start every member has the
+    post; only transactions cut off at the stop (at most one per
+    connection) may be repeated."""
+    monkeypatch.setenv("DIALOGUE_SMTP_TIMEOUT_MS", "5000")
+    n, conns = 400, 4
+    with Sink(data_delay=0.01) as sink:
+        members = ["t%04d@example.org" % i for i in range(n)]
+        d = daemons.make(relay_port=sink.port,
+                         lists={LIST: {"post_policy": "open", "nonmember_action": "accept"}},
+                         delivery={"verp": "yes", "connections": str(conns)})
+        csv = tmp_path / "members.csv"
+        csv.write_text("".join("%s,,\n" % m for m in members))
+        ctl_ok(d.conf, "members", "import", LIST, str(csv))
+        msgid = new_msgid("term")
+        r = deliver(d.conf.port, [ADDR], make_message(msgid, frm="x@example.net", to=ADDR),
+                    mail_from="x@example.net")
+        assert r.code == 250, r
+
+        sink.wait_copies(50, msgid, timeout=60)
+        t_stop = time.monotonic()
+        took = d.stop()  # SIGTERM; asserts exit 0
+        rows = ctl_ok(d.conf, "queue", "list")
+        statuses = {}
+        for row in rows:
+            statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+        before = sum(sink.recipients(msgid).values())
+        assert before < n, "every copy went out before the stop; nothing was tested"
+        assert "sending" not in statuses, "rows left 'sending' after a clean stop: %r" % statuses
+
+        d.start()
+        got = wait_for(lambda: (lambda g: g if len(g) == n else None)(sink.recipients(msgid)),
+                       60, interval=0.2, what="all %d members' copies" % n)
+        wait_for(lambda: ctl_ok(d.conf, "queue", "list") == [], 30, interval=0.2,
+                 what="the queue to drain")
+        got = sink.recipients(msgid)
+        dups = sorted(m for m, k in got.items() if k > 1)
+        print("\nSIGTERM mid fan-out: stopped in %.2f s; %d copies before; unsent rows at the "
+              "stop: %r; duplicates: %d" % (took, before, statuses, len(dups)))
+        assert set(got) == set(members)
+        if len(dups) > conns:
+            detail = []
+            for m in dups[:8]:
+                detail.append("%s: %s" % (m, ["%s %+.3fs" % (c.txn.peer[1], c.txn.when - t_stop)
+                                              for c in sink.copies(msgid) if c.rcpt == m]))
+            first_life = {t.peer for t in sink.transactions() if t.when < t_stop}
+            raise AssertionError(
+                "%d duplicates after a clean stop (at most one per connection, %d, expected); "
+                "the first process used %d connection(s); copies (peer port, time from the "
+                "SIGTERM):\n  %s\n--- dialogued log:\n%s" % (
+                    len(dups), conns, len(first_life), "\n  ".join(detail),
+                    "\n".join(l for l in d.log().splitlines()
+                              if "delivery: t" not in l)[-6000:]))

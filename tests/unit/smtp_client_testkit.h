@@ -38,18 +38,18 @@
 #define FAKE_MAX_MSGS 64
 
 struct fake_opts {
-	const char *greeting;   /* default "220 fake.example ESMTP" */
-	int greet_split;        /* greeting and EHLO reply in pieces, 30 ms apart */
-	int silent;             /* never say anything */
+	const char *greeting; /* default "220 fake.example ESMTP" */
+	int greet_split;      /* greeting and EHLO reply in pieces, 30 ms apart */
+	int silent;           /* never say anything */
 	int pipelining;
-	int starttls;           /* offer STARTTLS (needs fake_relay.ssl) */
-	int tls_garbage;        /* after 220 to STARTTLS, send junk (30 ms later) */
-	int tls_inject;         /* a line right behind the 220 to STARTTLS */
-	int no_ehlo;            /* 502 to EHLO */
-	const char *size;       /* "SIZE" argument, NULL: not offered */
-	const char *final;      /* reply after the data, default 250 */
-	const char *close_on;   /* close when a command starts with this */
-	int nolog;              /* benchmark: remember nothing */
+	int starttls;         /* offer STARTTLS (needs fake_relay.ssl) */
+	int tls_garbage;      /* after 220 to STARTTLS, send junk (30 ms later) */
+	int tls_inject;       /* a line right behind the 220 to STARTTLS */
+	int no_ehlo;          /* 502 to EHLO */
+	const char *size;     /* "SIZE" argument, NULL: not offered */
+	const char *final;    /* reply after the data, default 250 */
+	const char *close_on; /* close when a command starts with this */
+	int nolog;            /* benchmark: remember nothing */
 };
 
 struct fake_relay;
@@ -75,9 +75,9 @@ struct fake_relay {
 	SSL_CTX *ssl;
 	int n_conns, n_live, max_live;
 	int n_quit, n_mail, n_msgs;
-	int grouped;     /* pipelined MAILs whose RCPTs and DATA came along */
-	int after_dot;   /* MAILs that arrived with the previous final dot */
-	int ahead;       /* a non-pipelining client sent before our reply */
+	int grouped;   /* pipelined MAILs whose RCPTs and DATA came along */
+	int after_dot; /* MAILs that arrived with the previous final dot */
+	int ahead;     /* a non-pipelining client sent before our reply */
 	struct sbuf log;
 	char *msgs[FAKE_MAX_MSGS];
 	struct fake_sess *sessions;
@@ -181,7 +181,7 @@ static void fake_start_tls(struct fake_sess *s)
 {
 	SSL *ssl = SSL_new(s->fr->ssl);
 	struct bufferevent *f = bufferevent_openssl_filter_new(
-		s->fr->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	    s->fr->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	s->bev = f;
 	s->tls = 1;
 	bufferevent_setcb(f, fake_read, NULL, fake_event, s);
@@ -394,8 +394,7 @@ static SSL_CTX *fake_tls_ctx(const char *san, char *path)
 	X509V3_CTX v3;
 	X509V3_set_ctx_nodb(&v3);
 	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	X509_EXTENSION *ext =
-		X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
 	X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
 	X509_sign(x, pkey, EVP_sha256());

@@ -233,8 +233,8 @@ static void test_close_mid(void)
 	CHECK(run_until(&done_count, base_done + 2, 5000));
 	for (int i = 0; i < 2; i++) {
 		CHECK_INT(x[i].t.result.code, 0);
-		CHECK(find(x[i].t.result.text, "connection closed while waiting for the reply to DATA",
-			   0) > 0);
+		CHECK(find(x[i].t.result.text,
+			   "connection closed while waiting for the reply to DATA", 0) > 0);
 		CHECK_INT(x[i].t.rcpt_results[0].code, 0);
 		smtp_client_txn_clear(&x[i].t);
 	}
@@ -267,8 +267,8 @@ static void test_421_rcpt(void)
 }
 
 /* A failure before the relay said anything useful. */
-static void expect_failure(const struct fake_opts *o, enum relay_tls tls, int64_t scale,
-			   int code, const char *text)
+static void expect_failure(const struct fake_opts *o, enum relay_tls tls, int64_t scale, int code,
+			   const char *text)
 {
 	struct fake_relay fr;
 	fake_relay_start(&fr, base, o);
@@ -305,8 +305,7 @@ static void test_early_failures(void)
 	struct fake_opts silent = {.silent = 1};
 	expect_failure(&silent, RELAY_TLS_NO, 200, 0, "timed out waiting for the greeting");
 	struct fake_opts junk = {.greeting = "hello there"};
-	expect_failure(&junk, RELAY_TLS_NO, 0, 0,
-		       "protocol error from relay 127.0.0.1:");
+	expect_failure(&junk, RELAY_TLS_NO, 0, 0, "protocol error from relay 127.0.0.1:");
 	expect_failure(&junk, RELAY_TLS_NO, 0, 0, "malformed reply \"hello there\"");
 	char longline[700];
 	memset(longline, 'x', sizeof longline - 1);
@@ -344,14 +343,15 @@ static void test_early_failures(void)
 	}
 	struct fake_opts plain = {.pipelining = 1};
 	expect_failure(&plain, RELAY_TLS_REQUIRED, 0, 0,
-		       "does not offer STARTTLS (relay_tls = required)");
+		       "does not offer STARTTLS ([delivery] tls = required)");
 }
 
 static void test_greeting_split_and_helo(void)
 {
 	for (int variant = 0; variant < 2; variant++) {
 		struct fake_relay fr;
-		struct fake_opts o = {.greet_split = variant == 0, .pipelining = variant == 0,
+		struct fake_opts o = {.greet_split = variant == 0,
+				      .pipelining = variant == 0,
 				      .no_ehlo = variant == 1};
 		fake_relay_start(&fr, base, &o);
 		struct smtp_client *c = client(fr.port, RELAY_TLS_NO, 1, 0);
@@ -414,8 +414,11 @@ static void test_idle_quit(void)
 	fake_relay_start(&fr, base, &o);
 	char p[16];
 	snprintf(p, sizeof p, "%d", fr.port);
-	struct smtp_client_opts co = {.host = "127.0.0.1", .port = p, .helo = "c.example",
-				      .connections = 1, .idle_timeout = 1};
+	struct smtp_client_opts co = {.host = "127.0.0.1",
+				      .port = p,
+				      .helo = "c.example",
+				      .connections = 1,
+				      .idle_timeout = 1};
 	struct smtp_client *c = smtp_client_new(base, &co);
 	struct smtp_body *b = body_of("hello\n");
 	struct tx x;
@@ -546,16 +549,20 @@ static void test_size_limit(void)
 static char cert_path[64], other_cert_path[64];
 
 /* Two transactions to a STARTTLS relay; returns the relay's log. */
-static char *tls_run(SSL_CTX *sctx, const struct fake_opts *o, const char *host,
-		     enum relay_tls tls, int code, const char *text, int *conns)
+static char *tls_run(SSL_CTX *sctx, const struct fake_opts *o, const char *host, enum relay_tls tls,
+		     int code, const char *text, int *conns)
 {
 	struct fake_relay fr;
 	fake_relay_start(&fr, base, o);
 	fr.ssl = sctx;
 	char p[16];
 	snprintf(p, sizeof p, "%d", fr.port);
-	struct smtp_client_opts co = {.host = host, .port = p, .helo = "c.example", .tls = tls,
-				      .connections = 1, .idle_timeout = 30};
+	struct smtp_client_opts co = {.host = host,
+				      .port = p,
+				      .helo = "c.example",
+				      .tls = tls,
+				      .connections = 1,
+				      .idle_timeout = 30};
 	struct smtp_client *c = smtp_client_new(base, &co);
 	struct smtp_body *b = body_of("secret\n");
 	struct tx x[2];
@@ -636,8 +643,8 @@ static void test_tls(void)
 	CHECK(find(log, "2: MAIL FROM:<s@x.example>", 0) > 0);
 	CHECK_INT(conns, 2);
 	free(log);
-	log = tls_run(sctx, &garbage, "127.0.0.1", RELAY_TLS_REQUIRED, 0, "TLS with relay 127.0.0.1:",
-		      &conns);
+	log = tls_run(sctx, &garbage, "127.0.0.1", RELAY_TLS_REQUIRED, 0,
+		      "TLS with relay 127.0.0.1:", &conns);
 	free(log);
 
 	/* a reply injected behind the 220 to STARTTLS */

@@ -151,8 +151,38 @@ static void test_data(void)
 	CHECK_INT(feed(longline, 5000, out, sizeof out, &ended), 0);
 }
 
+static void test_replies(void)
+{
+	int code, last;
+	const char *text;
+	CHECK_INT(smtp_parse_reply_line("250 2.0.0 Ok", 12, &code, &last, &text), 0);
+	CHECK_INT(code, 250);
+	CHECK(last);
+	CHECK_STR(text, "2.0.0 Ok");
+	CHECK_INT(smtp_parse_reply_line("250-PIPELINING", 14, &code, &last, &text), 0);
+	CHECK(!last);
+	CHECK_INT(smtp_parse_reply_line("354", 3, &code, &last, &text), 0);
+	CHECK(last);
+	CHECK_STR(text, "");
+	CHECK_INT(smtp_parse_reply_line("199 x", 5, &code, &last, &text), -1);
+	CHECK_INT(smtp_parse_reply_line("25", 2, &code, &last, &text), -1);
+	CHECK_INT(smtp_parse_reply_line("250x", 4, &code, &last, &text), -1);
+	CHECK_INT(smtp_parse_reply_line("600 no", 6, &code, &last, &text), -1);
+
+	struct smtp_ehlo_caps caps;
+	smtp_parse_ehlo("relay.example Hello\nPIPELINING\nsize 1024\n8BITMIME\nSTARTTLS", &caps);
+	CHECK(caps.pipelining && caps.starttls && caps.eightbitmime && caps.size);
+	CHECK(!caps.smtputf8);
+	CHECK_INT(caps.size_max, 1024);
+	smtp_parse_ehlo("PIPELINING only a greeting", &caps);
+	CHECK(!caps.pipelining);
+	smtp_parse_ehlo("x\nPIPELININGX\nSTARTTLS extra", &caps);
+	CHECK(!caps.pipelining && caps.starttls);
+}
+
 int main(void)
 {
+	test_replies();
 	test_data();
 	test_lines();
 	test_verbs();
