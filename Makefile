@@ -32,6 +32,7 @@ test-asan: deps
 
 bench: build
 	bench/ingest $(BUILD)
+	bench/fanout $(BUILD)
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFUZZ=ON

@@ -58,7 +58,18 @@ struct delivery {
 	struct out_msg cache[BODY_CACHE];
 	size_t cache_next;
 	int stopping;
+	void (*drained)(void *); /* delivery_drain's callback, until it ran */
+	void *drained_arg;
 };
+
+static void check_drained(struct delivery *d)
+{
+	if (!d->drained || d->in_flight || d->n_results)
+		return;
+	void (*done)(void *) = d->drained;
+	d->drained = NULL;
+	done(d->drained_arg);
+}
 
 static void out_msg_clear(struct out_msg *m)
 {
@@ -114,8 +125,10 @@ static void add_result(struct delivery *d, int64_t id, const char *status, int64
 static void flush_results(evutil_socket_t fd, short what, void *arg)
 {
 	struct delivery *d = arg;
-	if (d->n_results == 0)
+	if (d->n_results == 0) {
+		check_drained(d);
 		return;
+	}
 	int rc = store_outbound_finish(d->st, d->results, d->n_results, now_epoch());
 	if (rc == STORE_BUSY) {
 		/* Keep them and try again shortly; the rows stay 'sending'. */
@@ -132,6 +145,7 @@ static void flush_results(evutil_socket_t fd, short what, void *arg)
 	d->n_results = 0;
 	if (!d->stopping)
 		delivery_kick(d);
+	check_drained(d);
 }
 
 /* When to try a recipient again after a temporary failure, or 0 when it
@@ -399,11 +413,22 @@ void delivery_set_config(struct delivery *d, const struct config *cfg)
 	delivery_kick(d);
 }
 
+void delivery_drain(struct delivery *d, void (*done)(void *), void *arg)
+{
+	d->stopping = 1;
+	d->drained = done;
+	d->drained_arg = arg;
+	if (d->client)
+		smtp_client_drain(d->client);
+	event_active(d->flush_ev, 0, 0); /* reports, or finds nothing to wait for */
+}
+
 void delivery_free(struct delivery *d)
 {
 	if (!d)
 		return;
 	d->stopping = 1;
+	d->drained = NULL;
 	if (d->client)
 		smtp_client_free(d->client);
 	flush_results(-1, 0, d);

@@ -23,6 +23,10 @@ struct delivery *delivery_new(struct event_base *base, struct store *st);
 void delivery_set_config(struct delivery *d, const struct config *cfg);
 /* New rows were queued: look now rather than at the next periodic check. */
 void delivery_kick(void *d);
+/* Graceful stop: claim nothing more, let transactions already talking to
+ * the relay finish, queue the rest again, commit the outcomes; then DONE
+ * runs (from the event loop). */
+void delivery_drain(struct delivery *d, void (*done)(void *), void *arg);
 /* Stop: unfinished transactions are abandoned and their rows queued again;
  * every outcome known is committed. */
 void delivery_free(struct delivery *d);

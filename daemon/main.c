@@ -38,6 +38,8 @@ struct daemon {
 	struct smtp_server *smtp;
 	struct event *sig_term, *sig_int, *sig_hup;
 	int stopping;
+	int stops_pending; /* parts still finishing their work on shutdown */
+	struct event *deadline;
 };
 
 static void usage(FILE *f)
@@ -97,6 +99,14 @@ static void raise_fd_limit(long want)
 static void on_shutdown_done(void *arg)
 {
 	struct daemon *d = arg;
+	if (--d->stops_pending == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	log_warn("shutdown: grace period over, stopping now");
 	event_base_loopexit(d->base, NULL);
 }
 
@@ -111,6 +121,14 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
 	d->stopping = 1;
 	log_info("signal %d: shutting down (%zu session(s) open)", (int)sig,
 		 smtp_server_sessions(d->smtp));
+	/* SMTP sessions and relay transactions in progress may finish; the
+	 * deadline bounds both (delivery work still unfinished then is queued
+	 * again by delivery_free). */
+	d->stops_pending = 2;
+	struct timeval tv = {SHUTDOWN_GRACE, 500000};
+	d->deadline = evtimer_new(d->base, on_deadline, d);
+	evtimer_add(d->deadline, &tv);
+	delivery_drain(d->delivery, on_shutdown_done, d);
 	smtp_server_shutdown(d->smtp, SHUTDOWN_GRACE, on_shutdown_done, d);
 }
 
@@ -228,6 +246,8 @@ static void cleanup(struct daemon *d)
 	intake_free(d->intake); /* commits anything still queued */
 	processor_free(d->proc);
 	delivery_free(d->delivery);
+	if (d->deadline)
+		event_free(d->deadline);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)

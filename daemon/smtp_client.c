@@ -223,7 +223,7 @@ static int conn_live(const struct sc_conn *conn)
 
 void sc_assign(struct smtp_client *c, struct sc_job *j)
 {
-	if (c->freeing) {
+	if (c->freeing || c->draining) {
 		sc_job_finish(c, j, 0, "shutting down");
 		return;
 	}
@@ -258,6 +258,8 @@ void sc_conn_wants_work(struct sc_conn *conn)
 {
 	struct smtp_client *c = conn->c;
 	struct sc_conn *victim = NULL;
+	if (c->draining)
+		return;
 	for (struct sc_conn *o = c->conns; o; o = o->next)
 		if (o != conn && conn_live(o) && o->queue.n &&
 		    (!victim || o->queue.n > victim->queue.n))
@@ -417,6 +419,16 @@ static void client_destroy(struct smtp_client *c)
 	free(c->port);
 	free(c->helo);
 	free(c);
+}
+
+void smtp_client_drain(struct smtp_client *c)
+{
+	c->draining = 1;
+	for (struct sc_conn *conn = c->conns; conn; conn = conn->next) {
+		struct sc_job *j;
+		while ((j = sc_jobq_pop(&conn->queue)))
+			sc_job_finish(c, j, 0, "shutting down");
+	}
 }
 
 void smtp_client_free(struct smtp_client *c)

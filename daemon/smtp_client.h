@@ -82,6 +82,11 @@ size_t smtp_client_busy(const struct smtp_client *c);
 void smtp_client_txn_clear(struct smtp_client_txn *t);
 /* Statistics: transactions completed, connections opened. */
 void smtp_client_stats(const struct smtp_client *c, uint64_t *txns, uint64_t *connects);
+/* Start no new transaction: those not yet begun get done() with code 0
+ * "shutting down"; those already talking to the relay run to their end,
+ * so a clean stop sends no copy twice. smtp_client_busy() tells when the
+ * last one is done. */
+void smtp_client_drain(struct smtp_client *c);
 /* Close every connection (QUIT when idle). Transactions not finished get
  * done() with code 0 "shutting down" before this returns. */
 void smtp_client_free(struct smtp_client *c);

@@ -107,6 +107,7 @@ struct smtp_client {
 	struct smtp_body *scan_body; /* the last body checked for 8-bit bytes */
 	int scan_8bit;
 	int freeing;
+	int draining;   /* smtp_client_drain(): no new transaction starts */
 	int delivering; /* deliver_jobs() calls on the stack */
 	int free_later; /* smtp_client_free ran inside a done() */
 };

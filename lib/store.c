@@ -146,6 +146,30 @@ static const char *const migrations[] = {
 	" status TEXT NOT NULL DEFAULT 'held'," /* held | approved | rejected | discarded */
 	" UNIQUE(list, raw_id));"
 	"CREATE INDEX held_list ON held(list, status);",
+
+	/* 3: subscriptions. A confirmation token is kept only as its SHA-256
+	 * (hex), bound to a list, an address and an action; used is 0 until
+	 * it is spent, then when. Rate limits count in fixed windows: one
+	 * row per (kind, key, window start). */
+	"CREATE TABLE sub_tokens("
+	" id INTEGER PRIMARY KEY,"
+	" hash TEXT NOT NULL UNIQUE,"
+	" list TEXT NOT NULL,"
+	" address TEXT NOT NULL,"
+	" action TEXT NOT NULL," /* join | leave | invite */
+	" name TEXT NOT NULL DEFAULT '',"
+	" stakeholder TEXT NOT NULL DEFAULT '',"
+	" created INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL,"
+	" used INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX sub_tokens_expires ON sub_tokens(expires);"
+	"CREATE TABLE rate_limits("
+	" kind TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" win_start INTEGER NOT NULL,"
+	" count INTEGER NOT NULL,"
+	" PRIMARY KEY(kind, key, win_start)) WITHOUT ROWID;"
+	"CREATE INDEX rate_limits_start ON rate_limits(win_start);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

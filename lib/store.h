@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum {
 	STORE_OK = 0,
@@ -61,15 +61,25 @@ int store_accept_batch(struct store *st, struct store_incoming *msgs, size_t n);
 
 /* ---- processing (parse + archive) ---- */
 
+struct store_pending_rcpt {
+	char *rcpt;
+	char *list;
+	char *kind;   /* route_kind_name() */
+	char *detail; /* token or VERP-encoded member; "" if none */
+};
+
 struct store_pending {
 	int64_t id;
 	char *mail_from; /* envelope sender, "" for the null sender */
+	char *client_ip; /* "" when unknown */
 	int parse_attempts; /* before this attempt */
 	char *raw;          /* NUL-terminated; len is exact */
 	size_t len;
 	int64_t received;
-	char **post_lists; /* lists this message is a post to */
+	char **post_lists; /* lists this message is a post to, sorted, once each */
 	size_t n_post_lists;
+	struct store_pending_rcpt *rcpts; /* every recipient, in the order given */
+	size_t n_rcpts;
 };
 /* Up to MAX messages in state 'new', oldest first; only those with
  * parse_attempts == 0 when FRESH is 1, only those with attempts > 0
@@ -313,6 +323,44 @@ int store_held_add(struct store *st, const char *list, int64_t raw_id, const cha
 		   const char *from_addr, const char *subject, int64_t received);
 /* Posts of LIST waiting for a moderator. */
 int store_held_count(struct store *st, const char *list, long *out);
+
+/* ---- subscriptions (lib/store_subs.c) ---- */
+
+/* A confirmation token as stored; the token itself is never kept, only
+ * its hash (token_hash), which is the key. */
+struct store_token {
+	char *list;
+	char *address;
+	char *action; /* join | leave | invite */
+	char *name;
+	char *stakeholder;
+	int64_t created;
+	int64_t expires;
+	int64_t used; /* 0 = not yet, else when */
+};
+/* Frees the strings of T (as filled by store_token_get), not T. */
+void store_token_clear(struct store_token *t);
+/* Store T under HASH (its used field is ignored: a new token is unused).
+ * STORE_EXISTS if HASH is present. */
+int store_token_add(struct store *st, const char *hash, const struct store_token *t);
+/* STORE_NOTFOUND when no token has HASH. Free with store_token_clear. */
+int store_token_get(struct store *st, const char *hash, struct store_token *out);
+/* Spend the token: used = NOW, only if it was unused (STORE_NOTFOUND
+ * otherwise), so it works once even with two racing confirmations. */
+int store_token_use(struct store *st, const char *hash, int64_t now);
+
+/* Rate limits in fixed windows: the count of (KIND, KEY) in the window
+ * starting at WIN_START (0 when none yet), and one more. KEY is compared
+ * exactly: lowercase addresses before. */
+int store_rate_get(struct store *st, const char *kind, const char *key, int64_t win_start,
+		   long *count);
+int store_rate_bump(struct store *st, const char *kind, const char *key, int64_t win_start);
+/* Forget tokens that expired before TOKENS_BEFORE and rate windows that
+ * started before WINDOWS_BEFORE. */
+int store_subs_purge(struct store *st, int64_t tokens_before, int64_t windows_before);
+/* Mark message MESSAGE_ID's join, leave, confirm, request and owner
+ * recipients processed (store_message_done marks the posts). */
+int store_subs_rcpts_done(struct store *st, int64_t message_id);
 
 /* The daemon's own connection: commits without fsync (WAL, synchronous =
  * NORMAL). Safe for everything the daemon writes after intake, which is

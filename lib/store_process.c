@@ -18,31 +18,60 @@ void store_pending_free(struct store_pending *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(p[i].raw);
 		free(p[i].mail_from);
+		free(p[i].client_ip);
 		for (size_t j = 0; j < p[i].n_post_lists; j++)
 			free(p[i].post_lists[j]);
 		free(p[i].post_lists);
+		for (size_t j = 0; j < p[i].n_rcpts; j++) {
+			free(p[i].rcpts[j].rcpt);
+			free(p[i].rcpts[j].list);
+			free(p[i].rcpts[j].kind);
+			free(p[i].rcpts[j].detail);
+		}
+		free(p[i].rcpts);
 	}
 	free(p);
 }
 
-static int pending_lists(struct store *st, struct store_pending *p)
+/* Add LIST to P's post lists, kept sorted and without repeats. */
+static void add_post_list(struct store_pending *p, const char *list)
 {
-	sqlite3_stmt *s = store_sql(st, SQL_PENDING_LISTS,
-				    "SELECT DISTINCT list FROM envelope_rcpts"
-				    " WHERE message_id = ? AND kind = 'post' ORDER BY list");
+	size_t at = 0;
+	while (at < p->n_post_lists && strcmp(p->post_lists[at], list) < 0)
+		at++;
+	if (at < p->n_post_lists && !strcmp(p->post_lists[at], list))
+		return;
+	p->post_lists = xrealloc(p->post_lists, (p->n_post_lists + 1) * sizeof *p->post_lists);
+	memmove(p->post_lists + at + 1, p->post_lists + at,
+		(p->n_post_lists - at) * sizeof *p->post_lists);
+	p->post_lists[at] = xstrdup(list);
+	p->n_post_lists++;
+}
+
+static int pending_rcpts(struct store *st, struct store_pending *p)
+{
+	sqlite3_stmt *s = store_sql(st, SQL_PENDING_RCPTS,
+				    "SELECT rcpt, list, kind, detail FROM envelope_rcpts"
+				    " WHERE message_id = ? ORDER BY id");
 	if (!s)
 		return STORE_ERR;
 	sqlite3_bind_int64(s, 1, p->id);
 	size_t cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (p->n_post_lists == cap) {
+		if (p->n_rcpts == cap) {
 			cap = cap ? cap * 2 : 2;
-			p->post_lists = xrealloc(p->post_lists, cap * sizeof *p->post_lists);
+			p->rcpts = xrealloc(p->rcpts, cap * sizeof *p->rcpts);
 		}
-		p->post_lists[p->n_post_lists++] = store_col_dup(s, 0);
+		struct store_pending_rcpt *r = &p->rcpts[p->n_rcpts++];
+		r->rcpt = store_col_dup(s, 0);
+		r->list = store_col_dup(s, 1);
+		r->kind = store_col_dup(s, 2);
+		r->detail = store_col_dup(s, 3);
+		if (!strcmp(r->kind, "post"))
+			add_post_list(p, r->list);
 	}
-	int ret = rc == SQLITE_DONE ? STORE_OK : store_fail(st, rc, "pending lists");
+	int ret = rc == SQLITE_DONE ? STORE_OK : store_fail(st, rc, "pending recipients");
 	sqlite3_reset(s);
 	return ret;
 }
@@ -56,11 +85,13 @@ int store_pending_fetch(struct store *st, int fresh, size_t max, struct store_pe
 		return STORE_OK;
 	/* state = 'new' spelled out so the partial index applies. */
 	sqlite3_stmt *s = fresh ? store_sql(st, SQL_PENDING_FRESH,
-					    "SELECT id, parse_attempts, raw, received, mail_from FROM messages"
+					    "SELECT id, parse_attempts, raw, received, mail_from,"
+					    " client_ip FROM messages"
 					    " WHERE state = 'new' AND parse_attempts = 0"
 					    " ORDER BY id LIMIT ?")
 				: store_sql(st, SQL_PENDING_RETRY,
-					    "SELECT id, parse_attempts, raw, received, mail_from FROM messages"
+					    "SELECT id, parse_attempts, raw, received, mail_from,"
+					    " client_ip FROM messages"
 					    " WHERE state = 'new' AND parse_attempts > 0"
 					    " ORDER BY id LIMIT ?");
 	if (!s)
@@ -87,11 +118,12 @@ int store_pending_fetch(struct store *st, int fresh, size_t max, struct store_pe
 		e->raw[e->len] = '\0';
 		e->received = sqlite3_column_int64(s, 3);
 		e->mail_from = store_col_dup(s, 4);
+		e->client_ip = store_col_dup(s, 5);
 	}
 	int ret = rc == SQLITE_DONE ? STORE_OK : store_fail(st, rc, "pending messages");
 	sqlite3_reset(s);
 	for (size_t i = 0; ret == STORE_OK && i < n; i++)
-		ret = pending_lists(st, &p[i]);
+		ret = pending_rcpts(st, &p[i]);
 	if (ret != STORE_OK) {
 		store_pending_free(p, n);
 		return ret;

@@ -4,9 +4,11 @@ copies to. Not a test file.
 Built on aiosmtpd (Debian's python3-aiosmtpd 1.4.3): a Controller on
 127.0.0.1 runs the server in a thread. The sink records every transaction
 (envelope sender, accepted recipients, content, peer), can answer chosen
-recipients with a 4xx or 5xx at RCPT, can be stopped and started again on
-the same port (relay down, then up), and waits for copies by condition
-variable with a deadline: never a fixed sleep.
+recipients with a 4xx or 5xx at RCPT (answer()) or the next messages with
+one after their data (refuse_data()), can slow every message down
+(data_delay), can be stopped and started again on the same port (relay
+down, then up), and waits for copies by condition variable with a deadline:
+never a fixed sleep.
 
 aiosmtpd 1.4.3 does not advertise PIPELINING in its EHLO reply, but it
 reads commands from a stream in order, so a pipelining client works with it

@@ -178,14 +178,16 @@ def test_sigterm_mid_fanout_requeues_and_loses_nothing(daemons, monkeypatch, tmp
         print("\nSIGTERM mid fan-out: stopped in %.2f s; %d copies before; unsent rows at the "
               "stop: %r; duplicates: %d" % (took, before, statuses, len(dups)))
         assert set(got) == set(members)
-        if len(dups) > conns:
+        # A clean stop lets transactions already talking to the relay finish
+        # and queues the rest again: nobody gets a second copy.
+        if dups:
             detail = []
             for m in dups[:8]:
                 detail.append("%s: %s" % (m, ["%s %+.3fs" % (c.txn.peer[1], c.txn.when - t_stop)
                                               for c in sink.copies(msgid) if c.rcpt == m]))
             first_life = {t.peer for t in sink.transactions() if t.when < t_stop}
             raise AssertionError(
-                "%d duplicates after a clean stop (at most one per connection, %d, expected); "
+                "%d duplicates after a clean stop (none expected; %d connections); "
                 "the first process used %d connection(s); copies (peer port, time from the "
                 "SIGTERM):\n  %s\n--- dialogued log:\n%s" % (
                     len(dups), conns, len(first_life), "\n  ".join(detail),

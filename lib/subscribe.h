@@ -1,0 +1,144 @@
+/* subscribe: the rules of joining and leaving a list, applied the same way
+ * by dialogued (mail to L-join, L-leave, L-request, L-confirm+TOKEN and
+ * L-owner) and dialoguectl (members add --invite, approve, deny).
+ *
+ * Nobody is subscribed without their consent: a join or leave by mail only
+ * sends a confirmation carrying a token (lib/token.c; stored hashed, single
+ * use, bound to list, address and action, expiring after token_lifetime),
+ * and the request is carried out when the token comes back. Nobody can use
+ * a list to flood a third party: confirmations and automatic replies are
+ * counted per address and per client IP, and mail that is automatic itself
+ * (Auto-Submitted, null sender, DSNs, our own addresses) is never answered.
+ *
+ * Mail processing has two steps, like post.h. subscribe_prepare() reads the
+ * message (commands, header facts) while it is marked as being parsed, and
+ * touches no database. subscribe_apply() decides and writes inside the
+ * caller's transaction, so each decision sees the ones before it (the rate
+ * limits of a storm in one batch) and is carried out exactly once. */
+#ifndef DIALOGUE_SUBSCRIBE_H
+#define DIALOGUE_SUBSCRIBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "message.h"
+#include "route.h"
+#include "store.h"
+#include "template.h"
+#include "token.h"
+
+/* ---- commands to L-request ---- */
+
+enum subscribe_cmd_kind {
+	SUBSCRIBE_CMD_JOIN,    /* subscribe, join */
+	SUBSCRIBE_CMD_LEAVE,   /* unsubscribe, leave */
+	SUBSCRIBE_CMD_CONFIRM, /* confirm TOKEN */
+	SUBSCRIBE_CMD_HELP     /* help, and what a mail with no command gets */
+};
+
+/* Body lines read for commands at most (non-empty, unquoted ones). */
+#define SUBSCRIBE_MAX_LINES 10
+/* Room for the commands of one mail: the Subject and the body lines. */
+#define SUBSCRIBE_MAX_CMDS (SUBSCRIBE_MAX_LINES + 1)
+
+struct subscribe_cmd {
+	enum subscribe_cmd_kind kind;
+	char token[TOKEN_LEN + 1]; /* CONFIRM: the token, "" when not shaped like one */
+};
+
+/* The commands of a mail to L-request with (decoded) SUBJECT and BODY
+ * text (LF or CRLF lines; either may be NULL). The Subject counts after
+ * reply prefixes ("Re:", "Aw:", "Fwd:" ...) and "[tags]" are dropped;
+ * "confirm TOKEN" is also found anywhere in it. In the body, the first
+ * non-empty lines count, at most SUBSCRIBE_MAX_LINES, up to the first line
+ * that is not a command; quoted lines ('>') are skipped and a signature
+ * line ("-- ") ends the search. Repeats are dropped. A mail with no
+ * command gets HELP. Writes 1..SUBSCRIBE_MAX_CMDS entries to OUT and
+ * returns how many. */
+size_t subscribe_parse_commands(const char *subject, const char *body,
+				struct subscribe_cmd out[SUBSCRIBE_MAX_CMDS]);
+
+/* ---- mail processing (dialogued) ---- */
+
+enum subscribe_act_kind {
+	SUBSCRIBE_ACT_JOIN,
+	SUBSCRIBE_ACT_LEAVE,
+	SUBSCRIBE_ACT_CONFIRM,
+	SUBSCRIBE_ACT_HELP,
+	SUBSCRIBE_ACT_OWNER
+};
+
+/* One thing a message asks of one list. */
+struct subscribe_act {
+	const struct list_cfg *list;
+	enum subscribe_act_kind kind;
+	char token[ROUTE_DETAIL_MAX]; /* CONFIRM: as received */
+	char *outcome;                /* subscribe_apply: one line for the log */
+};
+
+struct subscribe_prep {
+	char *address;     /* who asks: envelope sender, else From; "" if no valid one */
+	char *name;        /* From display name, "" when none */
+	const char *quiet; /* why no answer may go back (static text), NULL if one may */
+	int forwarded;     /* carries X-Dialogue-Forwarded: never forwarded again */
+	struct subscribe_act *acts;
+	size_t n_acts;
+};
+
+/* Read what message P (parsed as MI; UNPARSED for a poison message, of
+ * which only the envelope and owner forwarding are used) asks of the lists
+ * through its join, leave, confirm, request and owner recipients. Reads no
+ * database; OUT->n_acts may be 0. */
+void subscribe_prepare(const struct config *cfg, const struct store_pending *p,
+		       const struct msg_info *mi, int unparsed, struct subscribe_prep *out);
+
+/* Decide and carry out PREP inside the caller's transaction: members
+ * added or removed, tokens stored and spent, counters counted, and the
+ * answers composed from T (NULL: the built-in texts) queued. Each act's
+ * outcome is filled for subscribe_log(). *queued gets the mails queued.
+ * Returns a STORE_E* only for a database failure (then roll back). */
+int subscribe_apply(struct store *st, const struct config *cfg, const struct templates *t,
+		    const struct store_pending *p, struct subscribe_prep *prep, size_t *queued);
+
+/* One log line per decision of PREP (after the commit). */
+void subscribe_log(const struct subscribe_prep *prep);
+void subscribe_prep_clear(struct subscribe_prep *prep);
+
+/* The templates the daemon's processing composes with: set at start and
+ * after each successful reload (archive_process has no parameter for
+ * them). NULL, the default, means the built-in texts. The caller keeps T
+ * alive until it sets another. */
+void subscribe_set_templates(const struct templates *t);
+const struct templates *subscribe_templates(void);
+
+/* Can T compose what subscriptions need? The confirmation and invitation
+ * mails' Subject must carry the token ({{token}}), or a reply would not
+ * show it. 0, or -1 with "template NAME: what" in ERR. */
+int subscribe_check_templates(const struct templates *t, const struct config *cfg, char *err,
+			      size_t errlen);
+
+/* ---- a moderator's acts (dialoguectl) ----
+ * Each runs in its own transaction (or the caller's) with its mail, and
+ * returns a MEMBERSHIP_* code (membership.h) with one sentence in MSG. */
+
+/* Invite ADDRESS to L: a confirmation mail ("invite") that adds them as
+ * an active member, with NAME and STAKEHOLDER, when they answer. Refused
+ * (MEMBERSHIP_EXISTS, _FULL, _BAD_*) when the member could not be added
+ * now. *EXPIRES gets when the invitation lapses. */
+int subscribe_invite(struct store *st, const struct config *cfg, const struct templates *t,
+		     const struct list_cfg *l, const char *address, const char *name,
+		     const char *stakeholder, int64_t *expires, char *msg, size_t msglen);
+/* A pending member (subscribe_policy approve) becomes active and gets the
+ * "approved" mail. When the list is over max_members the request is
+ * refused instead: the person is removed and told ("list-full"), and
+ * MEMBERSHIP_FULL returned. Not pending: MEMBERSHIP_BAD_VALUE. */
+int subscribe_approve(struct store *st, const struct config *cfg, const struct templates *t,
+		      const struct list_cfg *l, const char *address, char *msg, size_t msglen);
+/* A pending member is removed and gets the "denied" mail with REASON
+ * (may be NULL). Not pending: MEMBERSHIP_BAD_VALUE. */
+int subscribe_deny(struct store *st, const struct config *cfg, const struct templates *t,
+		   const struct list_cfg *l, const char *address, const char *reason, char *msg,
+		   size_t msglen);
+
+#endif

@@ -1,0 +1,470 @@
+/* subscribe: reading a message — the commands of a mail to L-request, the
+ * header facts that say whether it may be answered, and what it asks of
+ * each list (subscribe_prepare). Nothing here touches the database. */
+#include "subscribe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "membership.h"
+#include "util.h"
+
+/* ---- commands ---- */
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+/* The next blank-separated word of *S (advanced past it), or 0 at the end. */
+static size_t next_word(const char **s, const char **word)
+{
+	const char *p = *s;
+	while (*p && is_space(*p))
+		p++;
+	const char *w = p;
+	while (*p && !is_space(*p))
+		p++;
+	*word = w;
+	*s = p;
+	return (size_t)(p - w);
+}
+
+static int word_is(const char *w, size_t n, const char *name)
+{
+	return strlen(name) == n && !ascii_strncasecmp(w, name, n);
+}
+
+static void set_token(struct subscribe_cmd *c, const char *w, size_t n)
+{
+	c->token[0] = '\0';
+	if (n == TOKEN_LEN) {
+		memcpy(c->token, w, n);
+		c->token[n] = '\0';
+		if (!token_syntax_ok(c->token))
+			c->token[0] = '\0';
+	}
+}
+
+/* LINE as exactly one command: a command word alone, or "confirm TOKEN".
+ * Anything else (more words, other words) is not a command: 0. */
+static int parse_line(const char *line, struct subscribe_cmd *c)
+{
+	const char *s = line, *w, *arg, *extra;
+	size_t n = next_word(&s, &w);
+	size_t an = next_word(&s, &arg);
+	size_t xn = next_word(&s, &extra);
+	if (n == 0 || xn != 0)
+		return 0;
+	memset(c, 0, sizeof *c);
+	if (word_is(w, n, "confirm")) {
+		if (an == 0)
+			return 0;
+		c->kind = SUBSCRIBE_CMD_CONFIRM;
+		set_token(c, arg, an);
+		return 1;
+	}
+	if (an != 0)
+		return 0;
+	if (word_is(w, n, "subscribe") || word_is(w, n, "join"))
+		c->kind = SUBSCRIBE_CMD_JOIN;
+	else if (word_is(w, n, "unsubscribe") || word_is(w, n, "leave"))
+		c->kind = SUBSCRIBE_CMD_LEAVE;
+	else if (word_is(w, n, "help"))
+		c->kind = SUBSCRIBE_CMD_HELP;
+	else
+		return 0;
+	return 1;
+}
+
+/* S past reply and forward prefixes ("Re:", "AW:", "Fwd:", "Re[2]:") and
+ * "[list tags]", in any order and number. */
+static const char *strip_subject(const char *s)
+{
+	static const char *const prefixes[] = {"re", "aw", "sv", "vs", "fw", "fwd", "wg",
+					       "tr", "antw", "rif", "ref", NULL};
+	for (;;) {
+		while (is_space(*s))
+			s++;
+		if (*s == '[') {
+			const char *close = strchr(s, ']');
+			if (!close)
+				return s;
+			s = close + 1;
+			continue;
+		}
+		size_t n = 0;
+		while ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z'))
+			n++;
+		size_t m = n;
+		if (s[m] == '[' || s[m] == '(') { /* Re[2]: */
+			char close = s[m] == '[' ? ']' : ')';
+			m++;
+			while (s[m] >= '0' && s[m] <= '9')
+				m++;
+			if (s[m] != close)
+				return s;
+			m++;
+		}
+		if (n == 0 || s[m] != ':')
+			return s;
+		int known = 0;
+		for (int i = 0; prefixes[i]; i++)
+			if (word_is(s, n, prefixes[i]))
+				known = 1;
+		if (!known)
+			return s;
+		s += m + 1;
+	}
+}
+
+/* "confirm TOKEN" anywhere in S (a confirmation's own Subject, quoted in a
+ * reply, reads "... confirm TOKEN"). */
+static int find_confirm(const char *s, struct subscribe_cmd *c)
+{
+	const char *w;
+	size_t n;
+	while ((n = next_word(&s, &w)) != 0) {
+		if (!word_is(w, n, "confirm"))
+			continue;
+		const char *save = s, *arg;
+		size_t an = next_word(&s, &arg);
+		if (an == TOKEN_LEN) {
+			memset(c, 0, sizeof *c);
+			c->kind = SUBSCRIBE_CMD_CONFIRM;
+			set_token(c, arg, an);
+			if (c->token[0])
+				return 1;
+		}
+		s = save;
+	}
+	return 0;
+}
+
+static void add_cmd(struct subscribe_cmd *out, size_t *n, const struct subscribe_cmd *c)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (out[i].kind == c->kind && !strcmp(out[i].token, c->token))
+			return;
+	if (*n < SUBSCRIBE_MAX_CMDS)
+		out[(*n)++] = *c;
+}
+
+size_t subscribe_parse_commands(const char *subject, const char *body,
+				struct subscribe_cmd out[SUBSCRIBE_MAX_CMDS])
+{
+	struct subscribe_cmd c;
+	size_t n = 0;
+
+	if (subject && *subject) {
+		if (parse_line(strip_subject(subject), &c) || find_confirm(subject, &c))
+			add_cmd(out, &n, &c);
+	}
+	const char *p = body ? body : "";
+	int lines = 0;
+	while (*p && lines < SUBSCRIBE_MAX_LINES) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		/* Longer than any command: not one, and not worth copying. */
+		char line[128];
+		int too_long = len >= sizeof line;
+		if (!too_long) {
+			memcpy(line, p, len);
+			line[len] = '\0';
+		}
+		p = eol ? eol + 1 : p + len;
+		if (too_long)
+			break;
+		size_t l = len;
+		while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
+			l--;
+		line[l] = '\0';
+		if (!strcmp(line, "--"))
+			break; /* "-- ", the signature separator */
+		const char *t = line;
+		while (is_space(*t))
+			t++;
+		if (!*t || *t == '>')
+			continue;
+		lines++;
+		if (!parse_line(t, &c))
+			break;
+		add_cmd(out, &n, &c);
+	}
+	if (n == 0) {
+		memset(&c, 0, sizeof c);
+		c.kind = SUBSCRIBE_CMD_HELP;
+		add_cmd(out, &n, &c);
+	}
+	return n;
+}
+
+/* ---- header facts ---- */
+
+struct head_facts {
+	int auto_submitted; /* Auto-Submitted other than "no" */
+	int report;         /* a DSN or other report (multipart/report) */
+	int bulk;           /* Precedence: bulk, junk or list */
+	int own_loop;       /* X-Loop naming one of our lists */
+	int forwarded;      /* X-Dialogue-Forwarded: we forwarded it once already */
+};
+
+/* The first word of V, lowercased, at most CAP-1 bytes, ending at blanks,
+ * ';' or '(' . */
+static void first_token(const char *v, char *buf, size_t cap)
+{
+	while (is_space(*v))
+		v++;
+	size_t i = 0;
+	while (v[i] && !is_space(v[i]) && v[i] != ';' && v[i] != '(' && i + 1 < cap) {
+		char ch = v[i];
+		buf[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+		i++;
+	}
+	buf[i] = '\0';
+}
+
+static int names_our_list(const struct config *cfg, const char *v)
+{
+	for (size_t i = 0; i < cfg->n_lists; i++) {
+		const char *a = cfg->lists[i].address;
+		size_t al = strlen(a);
+		for (const char *s = v; *s; s++)
+			if (!ascii_strncasecmp(s, a, al))
+				return 1;
+	}
+	return 0;
+}
+
+static void head_field(const struct config *cfg, const char *name, size_t nl, const char *v,
+		       struct head_facts *h)
+{
+	char tok[64];
+	if (word_is(name, nl, "Auto-Submitted")) {
+		first_token(v, tok, sizeof tok);
+		if (strcmp(tok, "no") != 0)
+			h->auto_submitted = 1;
+	} else if (word_is(name, nl, "Content-Type")) {
+		first_token(v, tok, sizeof tok);
+		if (!strcmp(tok, "multipart/report") || !strcmp(tok, "message/delivery-status"))
+			h->report = 1;
+	} else if (word_is(name, nl, "Precedence")) {
+		first_token(v, tok, sizeof tok);
+		if (!strcmp(tok, "bulk") || !strcmp(tok, "junk") || !strcmp(tok, "list"))
+			h->bulk = 1;
+	} else if (word_is(name, nl, "X-Loop")) {
+		if (names_our_list(cfg, v))
+			h->own_loop = 1;
+	} else if (word_is(name, nl, "X-Dialogue-Forwarded")) {
+		h->forwarded = 1;
+	}
+}
+
+/* Longest unfolded field value looked at; the fields we read are short. */
+#define FIELD_MAX 998
+
+/* Scan the header of RAW without the MIME parser (it also runs for a
+ * message the parser crashed on). Linear, bounded per field. */
+static void head_scan(const struct config *cfg, const char *raw, size_t len,
+		      struct head_facts *h)
+{
+	memset(h, 0, sizeof *h);
+	size_t i = 0;
+	char value[FIELD_MAX + 1];
+	while (i < len) {
+		size_t eol = i;
+		while (eol < len && raw[eol] != '\n')
+			eol++;
+		size_t end = eol > i && raw[eol - 1] == '\r' ? eol - 1 : eol;
+		if (end == i)
+			return; /* the blank line: end of the header */
+		size_t colon = i;
+		while (colon < end && raw[colon] != ':' && raw[colon] > ' ' && raw[colon] < 0x7f)
+			colon++;
+		if (colon == i || colon >= end || raw[colon] != ':')
+			return; /* not a field: the header ended without a blank line */
+		const char *name = raw + i;
+		size_t nl = colon - i;
+		size_t vl = 0;
+		size_t j = colon + 1;
+		for (;;) {
+			for (; j < end; j++)
+				if (vl < FIELD_MAX)
+					value[vl++] = raw[j] ? raw[j] : ' ';
+			size_t next = eol + 1;
+			if (next >= len || (raw[next] != ' ' && raw[next] != '\t'))
+				break;
+			eol = next;
+			while (eol < len && raw[eol] != '\n')
+				eol++;
+			end = eol > next && raw[eol - 1] == '\r' ? eol - 1 : eol;
+			j = next;
+		}
+		value[vl] = '\0';
+		head_field(cfg, name, nl, value, h);
+		i = eol + 1;
+	}
+}
+
+/* Is ADDR one of our own: L@D or L-anything@D of a configured list? */
+static int is_list_address(const struct config *cfg, const char *addr)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+	if (!at)
+		return 0;
+	size_t local_len = (size_t)(at - addr);
+	for (size_t i = 0; i < cfg->n_lists; i++) {
+		const struct list_cfg *l = &cfg->lists[i];
+		size_t ll = strlen(l->local);
+		if (ascii_strcasecmp(at + 1, l->domain) || local_len < ll ||
+		    ascii_strncasecmp(addr, l->local, ll))
+			continue;
+		if (local_len == ll || addr[ll] == '-')
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- what the message asks ---- */
+
+static void add_act(struct subscribe_prep *out, const struct list_cfg *l,
+		    enum subscribe_act_kind kind, const char *token)
+{
+	token = token ? token : "";
+	for (size_t i = 0; i < out->n_acts; i++) {
+		const struct subscribe_act *a = &out->acts[i];
+		if (a->list == l && a->kind == kind && !strcmp(a->token, token))
+			return; /* L-join and L-subscribe in one message: once */
+	}
+	out->acts = xrealloc(out->acts, (out->n_acts + 1) * sizeof *out->acts);
+	struct subscribe_act *a = &out->acts[out->n_acts++];
+	memset(a, 0, sizeof *a);
+	a->list = l;
+	a->kind = kind;
+	snprintf(a->token, sizeof a->token, "%s", token);
+}
+
+static void add_commands(struct subscribe_prep *out, const struct list_cfg *l,
+			 const struct msg_info *mi)
+{
+	struct subscribe_cmd cmds[SUBSCRIBE_MAX_CMDS];
+	size_t n = subscribe_parse_commands(mi->subject, mi->body_text, cmds);
+	for (size_t i = 0; i < n; i++) {
+		switch (cmds[i].kind) {
+		case SUBSCRIBE_CMD_JOIN:
+			add_act(out, l, SUBSCRIBE_ACT_JOIN, NULL);
+			break;
+		case SUBSCRIBE_CMD_LEAVE:
+			add_act(out, l, SUBSCRIBE_ACT_LEAVE, NULL);
+			break;
+		case SUBSCRIBE_CMD_CONFIRM:
+			add_act(out, l, SUBSCRIBE_ACT_CONFIRM, cmds[i].token);
+			break;
+		case SUBSCRIBE_CMD_HELP:
+			add_act(out, l, SUBSCRIBE_ACT_HELP, NULL);
+			break;
+		}
+	}
+}
+
+void subscribe_prepare(const struct config *cfg, const struct store_pending *p,
+		       const struct msg_info *mi, int unparsed, struct subscribe_prep *out)
+{
+	memset(out, 0, sizeof *out);
+	int any = 0;
+	for (size_t i = 0; i < p->n_rcpts && !any; i++) {
+		int k = route_kind_from_name(p->rcpts[i].kind);
+		any = k == RCPT_JOIN || k == RCPT_LEAVE || k == RCPT_CONFIRM || k == RCPT_REQUEST ||
+		      k == RCPT_OWNER;
+	}
+	out->address = xstrdup("");
+	out->name = xstrdup("");
+	if (!any)
+		return;
+
+	struct head_facts h;
+	head_scan(cfg, p->raw, p->len, &h);
+	out->forwarded = h.forwarded;
+
+	/* The address asked about: the envelope sender, which is where
+	 * bounces of our answer go, else the From of a null-sender mail. */
+	const char *who = *p->mail_from ? p->mail_from : (unparsed ? "" : mi->from_addr);
+	char *addr = *who ? membership_address(who, NULL, 0) : NULL;
+	if (addr) {
+		free(out->address);
+		out->address = addr;
+	}
+	if (!unparsed && mi->from_name && *mi->from_name) {
+		free(out->name);
+		out->name = xstrdup(mi->from_name);
+	}
+	if (unparsed)
+		out->quiet = "the message could not be read";
+	else if (!*p->mail_from)
+		out->quiet = "null sender";
+	else if (h.auto_submitted)
+		out->quiet = "auto-submitted";
+	else if (h.report)
+		out->quiet = "a delivery report";
+	else if (h.bulk)
+		out->quiet = "bulk precedence";
+	else if (h.own_loop || is_list_address(cfg, p->mail_from) ||
+		 is_list_address(cfg, mi->from_addr))
+		out->quiet = "sent by one of our list addresses";
+	else if (!*out->address)
+		out->quiet = "no valid sender address";
+
+	for (size_t i = 0; i < p->n_rcpts; i++) {
+		const struct store_pending_rcpt *r = &p->rcpts[i];
+		int k = route_kind_from_name(r->kind);
+		if (k != RCPT_JOIN && k != RCPT_LEAVE && k != RCPT_CONFIRM && k != RCPT_REQUEST &&
+		    k != RCPT_OWNER)
+			continue;
+		const struct list_cfg *l = config_find_list(cfg, r->list);
+		if (!l) {
+			log_warn("subscribe: message %lld: list %s is no longer configured; "
+				 "%s dropped",
+				 (long long)p->id, r->list, r->rcpt);
+			continue;
+		}
+		/* A poison message is never read again: only what the
+		 * envelope says (a token, owner mail) can be acted on. */
+		switch (k) {
+		case RCPT_JOIN:
+			if (!unparsed)
+				add_act(out, l, SUBSCRIBE_ACT_JOIN, NULL);
+			break;
+		case RCPT_LEAVE:
+			if (!unparsed)
+				add_act(out, l, SUBSCRIBE_ACT_LEAVE, NULL);
+			break;
+		case RCPT_CONFIRM:
+			add_act(out, l, SUBSCRIBE_ACT_CONFIRM, r->detail);
+			break;
+		case RCPT_REQUEST:
+			if (!unparsed)
+				add_commands(out, l, mi);
+			break;
+		case RCPT_OWNER:
+			add_act(out, l, SUBSCRIBE_ACT_OWNER, NULL);
+			break;
+		}
+	}
+}
+
+void subscribe_prep_clear(struct subscribe_prep *prep)
+{
+	for (size_t i = 0; i < prep->n_acts; i++)
+		free(prep->acts[i].outcome);
+	free(prep->acts);
+	free(prep->address);
+	free(prep->name);
+	memset(prep, 0, sizeof *prep);
+}
+
+void subscribe_log(const struct subscribe_prep *prep)
+{
+	for (size_t i = 0; i < prep->n_acts; i++)
+		if (prep->acts[i].outcome)
+			log_info("%s", prep->acts[i].outcome);
+}
