@@ -86,6 +86,7 @@ int cmd_archive_search(struct ctl *c, int argc, char **argv);
 int cmd_archive_export(struct ctl *c, int argc, char **argv);
 int cmd_queue_list(struct ctl *c, int argc, char **argv);
 int cmd_queue_retry(struct ctl *c, int argc, char **argv);
+int cmd_report(struct ctl *c, int argc, char **argv);
 int cmd_check(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -31,6 +31,8 @@ static const struct cli_cmd commands[] = {
 	 "the outbound delivery queue (--all: with sent copies)", cmd_queue_list},
 	{"queue", "retry", "[ID]", "deliver deferred or failed entries (all, or ID) now",
 	 cmd_queue_retry},
+	{"report", NULL, "L",
+	 "stakeholder composition, cap, missing groups, terms ending within 30 days", cmd_report},
 	{"check", NULL, "", "check the config, the database schema and its integrity", cmd_check},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

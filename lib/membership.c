@@ -423,3 +423,8 @@ size_t membership_group_counts(const struct list_cfg *l, const struct store_memb
 	}
 	return missing;
 }
+
+int membership_term_expiring(const struct store_member *m, int64_t now)
+{
+	return m->term_ends > 0 && m->term_ends <= now + MEMBERSHIP_TERM_WARNING;
+}

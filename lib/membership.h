@@ -89,4 +89,10 @@ int membership_parse_date(const char *s, int64_t *out);
 size_t membership_group_counts(const struct list_cfg *l, const struct store_member *m, size_t n,
 			       long *counts);
 
+/* A report shows terms ending this soon. */
+#define MEMBERSHIP_TERM_WARNING (30 * 86400)
+/* Does M's term end within MEMBERSHIP_TERM_WARNING of NOW (or has it
+ * ended already while M is still a member)? */
+int membership_term_expiring(const struct store_member *m, int64_t now);
+
 #endif

@@ -537,3 +537,30 @@ def test_archive_empty(env):
     # mbox on stdout cannot be JSON.
     fails(env, 64, "--json", "archive", "export", "dialogue")
     fails(env, 73, "archive", "export", "dialogue", "--output", env["dir"] / "no" / "dir.mbox")
+
+
+# ---- report ----
+
+def test_report_steering_composition(env):
+    ok(env, "members", "add", "steering", "a@tech.example", "--stakeholder", "technical")
+    ok(env, "members", "add", "steering", "b@ngo.example", "--stakeholder", "civil-society")
+    ok(env, "members", "add", "steering", "c@ngo.example", "--stakeholder", "civil-society")
+    soon = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 10 * 86400))
+    ok(env, "members", "set", "steering", "b@ngo.example", "term_ends=" + soon)
+    r = ok(env, "--json", "report", "steering").json()
+    assert set(r) == {"list", "members", "max_members", "groups", "missing_groups", "expiring"}
+    assert r["list"] == "steering" and r["members"] == 3 and r["max_members"] == 25
+    assert r["groups"] == {"technical": 1, "civil-society": 2, "business": 0, "government": 0,
+                           "academia": 0, "other": 0}
+    assert r["missing_groups"] == ["business", "government", "academia", "other"]
+    # The steering list's term is 730d: only the one set to end soon shows.
+    assert [m["address"] for m in r["expiring"]] == ["b@ngo.example"]
+    text = ok(env, "report", "steering").text
+    assert "not represented" in text and "b@ngo.example" in text
+    fails(env, 66, "report", "nosuch")
+    fails(env, 64, "report")
+
+
+def test_report_list_without_groups(env):
+    r = ok(env, "--json", "report", "dialogue").json()
+    assert r["groups"] == {} and r["missing_groups"] == [] and r["expiring"] == []
