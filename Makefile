@@ -37,7 +37,7 @@ bench: build
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	@echo "fuzzers built in $(FUZZ_BUILD)/: run e.g. $(FUZZ_BUILD)/fuzz_smtp_cmd fuzz/corpus/smtp_cmd"
+	@echo "fuzzers built in $(FUZZ_BUILD)/: run e.g. $(FUZZ_BUILD)/fuzz_smtp_cmd fuzz/corpus-out fuzz/corpus/smtp_cmd"
 
 install: build
 	cmake --install $(BUILD)
