@@ -1,5 +1,7 @@
-/* dialoguectl members: list, add, remove, set, import, export. The rules
- * live in lib/membership.c; this file parses arguments and prints. */
+/* dialoguectl members: list, add, remove, set, import, export, and the
+ * moderator's side of subscriptions: invite, pending, approve, deny. The
+ * rules live in lib/membership.c and lib/subscribe.c; this file parses
+ * arguments and prints. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,8 @@
 #include "csv.h"
 #include "membership.h"
 #include "output.h"
+#include "subscribe.h"
+#include "template.h"
 
 static void text_member(const struct store_member *m)
 {
@@ -104,6 +108,60 @@ out:
 	return rc;
 }
 
+/* The mail templates of the config, checked as dialogued checks them. */
+static int ctl_templates(struct ctl *c, struct templates **out)
+{
+	char err[768];
+	*out = template_load(c->cfg->templates, err, sizeof err);
+	if (!*out)
+		return cli_fail(EXIT_CONFIG, "%s", err);
+	if (subscribe_check_templates(*out, c->cfg, err, sizeof err) < 0) {
+		template_free(*out);
+		*out = NULL;
+		return cli_fail(EXIT_CONFIG, "%s", err);
+	}
+	return 0;
+}
+
+static int invite_member(struct ctl *c, const struct list_cfg *l, const char *address,
+			 const char *name, const char *group)
+{
+	struct templates *t;
+	char msg[512];
+	int64_t expires = 0;
+	int rc = ctl_templates(c, &t);
+	if (rc != 0)
+		return rc;
+	rc = subscribe_invite(c->st, c->cfg, t, l, address, name, group, &expires, msg,
+			      sizeof msg);
+	template_free(t);
+	if (rc != MEMBERSHIP_OK)
+		return ctl_membership_fail(rc, msg);
+	char *addr = user_address(address, &rc);
+	if (!addr)
+		return rc;
+	if (c->json) {
+		struct json j;
+		out_json_begin(&j);
+		json_object_begin(&j);
+		json_kv_string(&j, "list", l->name);
+		json_kv_string(&j, "address", addr);
+		json_kv_bool(&j, "invited", 1);
+		out_json_time(&j, "expires", expires);
+		json_object_end(&j);
+		rc = out_json_end(&j);
+	} else {
+		char when[32];
+		char *shown = out_clean(addr, strlen(addr), 0);
+		out_date(expires, 0, when);
+		printf("invited %s to %s (the invitation is valid until %s UTC)\n", shown, l->name,
+		       when);
+		free(shown);
+	}
+	free(addr);
+	return rc;
+}
+
 int cmd_members_add(struct ctl *c, int argc, char **argv)
 {
 	char **pos = xcalloc((size_t)argc + 1, sizeof *pos);
@@ -122,14 +180,12 @@ int cmd_members_add(struct ctl *c, int argc, char **argv)
 
 	if ((rc = cli_args(c, argc, argv, opts, pos, &npos, 2, 2)) != 0)
 		goto out;
-	if (invite) {
-		rc = cli_fail(EXIT_UNAVAILABLE,
-			      "--invite needs the subscription feature, not available in this "
-			      "version");
-		goto out;
-	}
 	if ((rc = ctl_list(c, pos[0], &l)) != 0 || (rc = ctl_store(c)) != 0)
 		goto out;
+	if (invite) {
+		rc = invite_member(c, l, pos[1], name, group);
+		goto out;
+	}
 	struct membership_new m = {
 		.address = pos[1],
 		.name = name,
@@ -152,6 +208,109 @@ out:
 	free(addr);
 	free(pos);
 	return rc;
+}
+
+int cmd_members_pending(struct ctl *c, int argc, char **argv)
+{
+	char **pos = xcalloc((size_t)argc + 1, sizeof *pos);
+	const struct list_cfg *l;
+	struct store_member *m = NULL;
+	size_t n = 0;
+	int npos, rc;
+
+	if ((rc = cli_args(c, argc, argv, NULL, pos, &npos, 1, 1)) != 0 ||
+	    (rc = ctl_list(c, pos[0], &l)) != 0 || (rc = ctl_store(c)) != 0)
+		goto out;
+	if ((rc = store_members_list(c->st, l->name, &m, &n)) != 0) {
+		rc = ctl_store_fail(c, rc, "listing members");
+		goto out;
+	}
+	if (c->json) {
+		struct json j;
+		out_json_begin(&j);
+		json_array_begin(&j);
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(m[i].status, "pending"))
+				out_json_member(&j, &m[i]);
+		json_array_end(&j);
+		rc = out_json_end(&j);
+		goto out;
+	}
+	struct out_table t;
+	out_table_init(&t, 4, "ADDRESS", "NAME", "STAKEHOLDER", "ASKED");
+	for (size_t i = 0; i < n; i++) {
+		char asked[32];
+		if (strcmp(m[i].status, "pending"))
+			continue;
+		out_date(m[i].joined, 0, asked);
+		out_table_row(&t, m[i].address, m[i].name, m[i].stakeholder, asked);
+	}
+	out_table_print(&t, stdout);
+out:
+	store_members_free(m, n);
+	free(pos);
+	return rc;
+}
+
+/* members approve / deny: REASON is NULL for approve. */
+static int decide(struct ctl *c, int argc, char **argv, int approve)
+{
+	char **pos = xcalloc((size_t)argc + 1, sizeof *pos);
+	const char *reason = NULL;
+	const struct cli_opt opts[] = {
+		{"--reason", &reason, NULL},
+		{NULL, NULL, NULL},
+	};
+	const struct list_cfg *l;
+	struct templates *t = NULL;
+	char msg[512];
+	char *addr = NULL;
+	int npos, rc;
+
+	if ((rc = cli_args(c, argc, argv, approve ? NULL : opts, pos, &npos, 2, 2)) != 0 ||
+	    (rc = ctl_list(c, pos[0], &l)) != 0 || (rc = ctl_store(c)) != 0 ||
+	    (rc = ctl_templates(c, &t)) != 0)
+		goto out;
+	if (!(addr = user_address(pos[1], &rc)))
+		goto out;
+	rc = approve ? subscribe_approve(c->st, c->cfg, t, l, addr, msg, sizeof msg)
+		     : subscribe_deny(c->st, c->cfg, t, l, addr, reason, msg, sizeof msg);
+	if (rc != MEMBERSHIP_OK) {
+		rc = ctl_membership_fail(rc, msg);
+		goto out;
+	}
+	if (approve && c->json) {
+		rc = show_member(c, l, addr);
+	} else if (c->json) {
+		struct json j;
+		out_json_begin(&j);
+		json_object_begin(&j);
+		json_kv_string(&j, "list", l->name);
+		json_kv_string(&j, "address", addr);
+		json_kv_bool(&j, "denied", 1);
+		json_object_end(&j);
+		rc = out_json_end(&j);
+	} else {
+		char *shown = out_clean(addr, strlen(addr), 0);
+		printf("%s %s for %s; they were told\n", approve ? "approved" : "denied", shown,
+		       l->name);
+		free(shown);
+	}
+out:
+	template_free(t);
+	free(addr);
+	free(pos);
+	return rc;
+}
+
+int cmd_members_approve(struct ctl *c, int argc, char **argv)
+{
+	return decide(c, argc, argv, 1);
+}
+
+int cmd_members_deny(struct ctl *c, int argc, char **argv)
+{
+	return decide(c, argc, argv, 0);
 }
 
 int cmd_members_remove(struct ctl *c, int argc, char **argv)

@@ -22,6 +22,8 @@
 #include "secret.h"
 #include "smtp_server.h"
 #include "store.h"
+#include "subscribe.h"
+#include "template.h"
 #include "tls.h"
 #include "util.h"
 
@@ -30,6 +32,7 @@
 struct daemon {
 	struct event_base *base;
 	struct config *cfg;
+	struct templates *tmpl;
 	SSL_CTX *tls;
 	struct store *st;
 	struct intake *intake;
@@ -62,6 +65,18 @@ static int prepare_tls(const struct config *cfg, SSL_CTX **out, char *err, size_
 		return 0;
 	*out = tls_server_ctx(cfg->tls_certificate, cfg->tls_key, err, errlen);
 	return *out ? 0 : -1;
+}
+
+/* The mail templates of CFG, checked for what subscriptions need; a bad
+ * template directory is refused like a bad config. */
+static struct templates *load_templates(const struct config *cfg, char *err, size_t errlen)
+{
+	struct templates *t = template_load(cfg->templates, err, errlen);
+	if (t && subscribe_check_templates(t, cfg, err, errlen) < 0) {
+		template_free(t);
+		t = NULL;
+	}
+	return t;
 }
 
 static int ensure_parent_dir(const char *path, char *err, size_t errlen)
@@ -158,17 +173,26 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		config_free(cfg);
 		return;
 	}
+	struct templates *tmpl = load_templates(cfg, err, sizeof err);
+	if (!tmpl) {
+		log_err("reload refused, keeping the running configuration: %s", err);
+		SSL_CTX_free(tls);
+		config_free(cfg);
+		return;
+	}
 	if (!same_endpoints(cfg->listen, cfg->n_listen, d->cfg->listen, d->cfg->n_listen))
 		log_warn("reload: [server] listen changed; a restart is needed to apply it");
 	if (strcmp(cfg->database, d->cfg->database))
 		log_warn("reload: [server] database changed; a restart is needed to apply it");
 	raise_fd_limit(cfg->max_connections);
 	smtp_server_set_config(d->smtp, cfg, tls);
-	processor_set_config(d->proc, cfg);
+	processor_set_config(d->proc, cfg, tmpl);
 	delivery_set_config(d->delivery, cfg);
+	template_free(d->tmpl);
 	SSL_CTX_free(d->tls);
 	config_free(d->cfg);
 	d->cfg = cfg;
+	d->tmpl = tmpl;
 	d->tls = tls;
 	log_info("configuration reloaded from %s (%zu list(s))", cfg->path, cfg->n_lists);
 }
@@ -209,7 +233,7 @@ static int run(struct daemon *d)
 	d->delivery = delivery_new(d->base, d->st);
 	delivery_set_config(d->delivery, d->cfg);
 	d->proc = processor_new(d->base, d->st, 2, delivery_kick, d->delivery);
-	processor_set_config(d->proc, d->cfg);
+	processor_set_config(d->proc, d->cfg, d->tmpl);
 	d->intake = intake_new(d->base, d->cfg->database, processor_kick, d->proc, err, sizeof err);
 	if (!d->intake) {
 		log_err("%s", err);
@@ -257,6 +281,7 @@ static void cleanup(struct daemon *d)
 	if (d->base)
 		event_base_free(d->base);
 	store_close(d->st);
+	template_free(d->tmpl);
 	SSL_CTX_free(d->tls);
 	config_free(d->cfg);
 }
@@ -320,8 +345,16 @@ int main(int argc, char **argv)
 		config_free(d.cfg);
 		return EXIT_CONFIG;
 	}
+	d.tmpl = load_templates(d.cfg, err, sizeof err);
+	if (!d.tmpl) {
+		fprintf(stderr, "%s\n", err);
+		SSL_CTX_free(d.tls);
+		config_free(d.cfg);
+		return EXIT_CONFIG;
+	}
 	if (check_only) {
 		printf("%s: configuration ok (%zu list(s))\n", conf, d.cfg->n_lists);
+		template_free(d.tmpl);
 		SSL_CTX_free(d.tls);
 		config_free(d.cfg);
 		return EXIT_OK;

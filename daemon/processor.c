@@ -12,6 +12,7 @@
 struct processor {
 	struct store *st;
 	const struct config *cfg;
+	const struct templates *tmpl;
 	struct event *ev;
 	struct event *retry_ev;
 	void (*on_queued)(void *);
@@ -22,7 +23,7 @@ static void processor_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct processor *p = arg;
 	size_t queued = 0;
-	int n = archive_process(p->st, p->cfg, PROCESS_BATCH, &queued);
+	int n = archive_process(p->st, p->cfg, p->tmpl, PROCESS_BATCH, &queued);
 	if (queued && p->on_queued)
 		p->on_queued(p->on_queued_arg);
 	if (n < 0) {
@@ -56,9 +57,11 @@ struct processor *processor_new(struct event_base *base, struct store *st, int p
 	return p;
 }
 
-void processor_set_config(struct processor *p, const struct config *cfg)
+void processor_set_config(struct processor *p, const struct config *cfg,
+			  const struct templates *tmpl)
 {
 	p->cfg = cfg;
+	p->tmpl = tmpl;
 }
 
 void processor_kick(void *arg)

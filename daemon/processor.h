@@ -7,13 +7,16 @@
 
 #include "config.h"
 #include "store.h"
+#include "template.h"
 
 struct processor;
 
 /* ON_QUEUED (may be NULL) runs after a run that queued copies for delivery. */
 struct processor *processor_new(struct event_base *base, struct store *st, int priority,
 				void (*on_queued)(void *arg), void *arg);
-void processor_set_config(struct processor *p, const struct config *cfg);
+/* Use CFG and TMPL (not owned; valid until the next call) from now on. */
+void processor_set_config(struct processor *p, const struct config *cfg,
+			  const struct templates *tmpl);
 /* Schedule a run (cheap; many kicks before a run make one run). */
 void processor_kick(void *p);
 void processor_free(struct processor *p);

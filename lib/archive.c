@@ -5,6 +5,7 @@
 
 #include "message.h"
 #include "post.h"
+#include "subscribe.h"
 #include "util.h"
 
 /* Test hook: abort() while parsing a message containing this marker, so
@@ -110,11 +111,12 @@ static void batch_add(struct batch *b, const struct post_prep *prep)
 }
 
 /* Read and decide message P: every post to a configured list goes through
- * post_prepare(); other recipients (join, confirm, bounces ...) stay for
- * their features. */
+ * post_prepare(), the subscription addresses (join, leave, confirm,
+ * request, owner) through subscribe_prepare(); the rest (bounces,
+ * moderation replies) stays for their features. */
 static int prepare_message(struct store *st, const struct config *cfg,
 			   const struct store_pending *p, const struct msg_info *mi, int poison,
-			   struct batch *b)
+			   struct batch *b, struct subscribe_prep *sub)
 {
 	for (size_t j = 0; j < p->n_post_lists; j++) {
 		const struct list_cfg *l = config_find_list(cfg, p->post_lists[j]);
@@ -129,10 +131,43 @@ static int prepare_message(struct store *st, const struct config *cfg,
 			return rc;
 		batch_add(b, &prep);
 	}
+	subscribe_prepare(cfg, p, mi, poison, sub);
 	return STORE_OK;
 }
 
-int archive_process(struct store *st, const struct config *cfg, size_t max, size_t *queued)
+/* Write what was decided for message P (its posts PREPS[0..n) and its
+ * subscription requests SUB) and mark it processed. */
+static int apply_message(struct store *st, const struct config *cfg,
+			 const struct templates *tmpl, const struct store_pending *p, const struct msg_info *mi,
+			 const struct post_prep *preps, size_t n, struct subscribe_prep *sub,
+			 size_t *queued)
+{
+	int poison = p->parse_attempts >= ARCHIVE_MAX_PARSE_ATTEMPTS;
+	int rc = STORE_OK;
+	for (size_t k = 0; rc == STORE_OK && k < n; k++) {
+		size_t q = 0;
+		rc = post_apply(st, cfg, p, mi, &preps[k], &q);
+		*queued += q;
+		log_info("post %lld to %s: %s%s%s (%zu cop%s queued)", (long long)p->id,
+			 preps[k].list->name, policy_action_name(preps[k].decision.action),
+			 preps[k].decision.reason ? ": " : "",
+			 preps[k].decision.reason ? preps[k].decision.reason : "", q,
+			 q == 1 ? "y" : "ies");
+	}
+	if (rc == STORE_OK) {
+		size_t q = 0;
+		rc = subscribe_apply(st, cfg, tmpl, p, sub, &q);
+		*queued += q;
+	}
+	if (rc == STORE_OK)
+		rc = store_message_done(st, p->id, poison);
+	if (rc == STORE_OK)
+		rc = store_subs_rcpts_done(st, p->id);
+	return rc;
+}
+
+int archive_process(struct store *st, const struct config *cfg, const struct templates *tmpl,
+		    size_t max, size_t *queued)
 {
 	struct store_pending *p = NULL;
 	size_t n = 0;
@@ -144,6 +179,7 @@ int archive_process(struct store *st, const struct config *cfg, size_t max, size
 		return rc;
 
 	struct msg_info *infos = xcalloc(n, sizeof *infos);
+	struct subscribe_prep *subs = xcalloc(n, sizeof *subs);
 	size_t *first_prep = xcalloc(n + 1, sizeof *first_prep);
 	struct batch b = {0};
 	size_t parsed = 0;
@@ -164,39 +200,37 @@ int archive_process(struct store *st, const struct config *cfg, size_t max, size
 			msg_parse(p[i].raw, p[i].len, cfg->hostname, &infos[i]);
 		}
 		parsed++;
-		rc = prepare_message(st, cfg, &p[i], &infos[i], poison, &b);
+		rc = prepare_message(st, cfg, &p[i], &infos[i], poison, &b, &subs[i]);
 		first_prep[i + 1] = b.n;
 	}
 	if (rc == STORE_OK) {
 		/* One transaction for the batch: each post is archived and queued
-		 * exactly once, together with its 'done' mark. */
+		 * exactly once, each subscription request decided once, together
+		 * with their 'done' marks. Later requests of the batch see the
+		 * members, tokens and counters of earlier ones. */
 		rc = store_begin(st);
-		for (size_t i = 0; rc == STORE_OK && i < parsed; i++) {
-			int poison = p[i].parse_attempts >= ARCHIVE_MAX_PARSE_ATTEMPTS;
-			for (size_t k = first_prep[i]; rc == STORE_OK && k < first_prep[i + 1]; k++) {
-				size_t q = 0;
-				rc = post_apply(st, cfg, &p[i], &infos[i], &b.preps[k], &q);
-				*queued += q;
-				log_info("post %lld to %s: %s%s%s (%zu cop%s queued)",
-					 (long long)p[i].id, b.preps[k].list->name,
-					 policy_action_name(b.preps[k].decision.action),
-					 b.preps[k].decision.reason ? ": " : "",
-					 b.preps[k].decision.reason ? b.preps[k].decision.reason : "",
-					 q, q == 1 ? "y" : "ies");
-			}
-			if (rc == STORE_OK)
-				rc = store_message_done(st, p[i].id, poison);
-		}
+		size_t q = 0;
+		for (size_t i = 0; rc == STORE_OK && i < parsed; i++)
+			rc = apply_message(st, cfg, tmpl, &p[i], &infos[i], b.preps + first_prep[i],
+					   first_prep[i + 1] - first_prep[i], &subs[i], &q);
 		if (rc == STORE_OK)
 			rc = store_parse_end(st);
 		if (rc == STORE_OK)
 			rc = store_commit(st);
 		else
 			store_rollback(st);
+		if (rc == STORE_OK) {
+			*queued = q;
+			for (size_t i = 0; i < parsed; i++)
+				subscribe_log(&subs[i]);
+		}
 	}
 	for (size_t k = 0; k < b.n; k++)
 		post_prep_clear(&b.preps[k]);
 	free(b.preps);
+	for (size_t i = 0; i < n; i++)
+		subscribe_prep_clear(&subs[i]);
+	free(subs);
 	for (size_t i = 0; i < parsed; i++)
 		msg_info_free(&infos[i]);
 	free(infos);

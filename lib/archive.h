@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "template.h"
 
 #define ARCHIVE_MAX_PARSE_ATTEMPTS 1
 
@@ -18,10 +19,12 @@
  * not survive. */
 int archive_recover(struct store *st);
 
-/* Process up to MAX pending messages in one transaction: parse, then for
+/* Process up to MAX pending messages in one transaction (TMPL words the
+ * mails it answers with; NULL: the built-in texts): parse, then for
  * each post apply the list's policy (archive and queue copies, hold, or
  * answer). Returns the number processed (0 = nothing pending) or a
  * STORE_E* < 0; *queued gets the number of copies queued for delivery. */
-int archive_process(struct store *st, const struct config *cfg, size_t max, size_t *queued);
+int archive_process(struct store *st, const struct config *cfg, const struct templates *tmpl,
+		    size_t max, size_t *queued);
 
 #endif

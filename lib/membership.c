@@ -217,7 +217,9 @@ int membership_check(const struct list_cfg *l, const struct membership_new *m,
 	out->stakeholder = (char *)stakeholder;
 	out->status = (char *)(m->status ? m->status : "active");
 	out->delivery = (char *)delivery;
-	out->moderated = m->moderated ? 1 : 0;
+	/* moderate_new_members: a newcomer's first posts are read before they
+	 * go out, whichever way they joined; held approve --member clears it. */
+	out->moderated = m->moderated || l->moderate_new_members ? 1 : 0;
 	out->joined = joined;
 	out->term_ends = term_ends;
 	*addr_buf = addr;

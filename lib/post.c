@@ -50,11 +50,12 @@ static int lookup_member(struct store *st, const char *list, const char *addr,
 	return STORE_OK;
 }
 
-static int distribute(struct store *st, const struct config *cfg, const struct list_cfg *l,
-		      const struct store_pending *p, const struct post_prep *prep, size_t *queued)
+int post_queue_copies(struct store *st, const struct config *cfg, const struct list_cfg *l,
+		      int64_t raw_id, const char *body, size_t len, size_t *queued)
 {
 	char **addrs = NULL, **tokens = NULL;
 	size_t n = 0;
+	*queued = 0;
 	int rc = store_members_for_delivery(st, l->name, &addrs, &tokens, &n);
 	if (rc != STORE_OK)
 		return rc;
@@ -76,11 +77,11 @@ static int distribute(struct store *st, const struct config *cfg, const struct l
 		struct store_outbound o = {
 			.list = l->name,
 			.kind = "post",
-			.raw_id = p->id,
+			.raw_id = raw_id,
 			.mail_from = bounces,
 			.verp = cfg->verp,
-			.body = prep->body,
-			.len = prep->len,
+			.body = body,
+			.len = len,
 			.rcpts = (const char *const *)addrs,
 			.tokens = (const char *const *)tokens,
 			.n_rcpts = n,
@@ -93,6 +94,55 @@ static int distribute(struct store *st, const struct config *cfg, const struct l
 		*queued = n;
 	store_strings_free(addrs, n);
 	store_strings_free(tokens, n);
+	return rc;
+}
+
+int post_archive(struct store *st, const struct list_cfg *l, int64_t raw_id, int64_t received,
+		 const struct msg_info *mi, int unparsed)
+{
+	if (l->archive == ARCHIVE_NONE)
+		return STORE_OK;
+	struct store_archive_entry e = {
+		.list = l->name,
+		.raw_id = raw_id,
+		.message_id = mi->message_id,
+		.from_addr = mi->from_addr,
+		.from_name = mi->from_name,
+		.subject = mi->subject,
+		.date_header = mi->date_header,
+		.date = mi->date,
+		.received = received,
+		.in_reply_to = mi->in_reply_to,
+		.references = mi->references,
+		.body = mi->body_text,
+		.unparsed = unparsed,
+	};
+	return store_archive_add(st, &e);
+}
+
+int post_distribute(struct store *st, const struct config *cfg, const struct list_cfg *l,
+		    int64_t raw_id, int64_t received, const char *raw, size_t len, int unparsed,
+		    size_t *queued)
+{
+	struct msg_info mi;
+	char *body;
+	size_t blen = 0;
+	int rc = STORE_OK;
+
+	*queued = 0;
+	if (unparsed) {
+		/* Archived raw when it was held; never parsed again. */
+		body = rewrite_post(cfg, l, raw, len, NULL, &blen);
+	} else {
+		msg_parse(raw, len, cfg->hostname, &mi);
+		rc = post_archive(st, l, raw_id, received, &mi, 0);
+		body = rewrite_post(cfg, l, raw, len, mi.message_id_added ? mi.message_id : NULL,
+				    &blen);
+		msg_info_free(&mi);
+	}
+	if (rc == STORE_OK)
+		rc = post_queue_copies(st, cfg, l, raw_id, body, blen, queued);
+	free(body);
 	return rc;
 }
 
@@ -112,6 +162,9 @@ int post_prepare(struct store *st, const struct config *cfg, const struct list_c
 	rewrite_facts(p->raw, p->len, l, &f, &from_addr);
 	f.envelope_from = p->mail_from;
 	f.from_addr = from_addr;
+	f.size = p->len;
+	f.admin_command = policy_admin_command(mi->subject, 1) ||
+			  policy_admin_command(mi->body_text, 0);
 	f.from_own_bounces = is_own_bounces(l, p->mail_from);
 	f.sender_is_moderator = is_moderator(l, from_addr) || is_moderator(l, p->mail_from);
 	int rc = lookup_member(st, l->name, from_addr, &f);
@@ -138,31 +191,14 @@ int post_apply(struct store *st, const struct config *cfg, const struct store_pe
 	const struct list_cfg *l = prep->list;
 	int rc = STORE_OK;
 	*queued = 0;
-	int archive = (prep->decision.action == POLICY_DISTRIBUTE || prep->unparsed) &&
-		      l->archive != ARCHIVE_NONE;
-	if (archive) {
-		struct store_archive_entry e = {
-			.list = l->name,
-			.raw_id = p->id,
-			.message_id = mi->message_id,
-			.from_addr = mi->from_addr,
-			.from_name = mi->from_name,
-			.subject = mi->subject,
-			.date_header = mi->date_header,
-			.date = mi->date,
-			.received = p->received,
-			.in_reply_to = mi->in_reply_to,
-			.references = mi->references,
-			.body = mi->body_text,
-			.unparsed = prep->unparsed,
-		};
-		rc = store_archive_add(st, &e);
+	if (prep->decision.action == POLICY_DISTRIBUTE || prep->unparsed) {
+		rc = post_archive(st, l, p->id, p->received, mi, prep->unparsed);
 		if (rc != STORE_OK)
 			return rc;
 	}
 	switch (prep->decision.action) {
 	case POLICY_DISTRIBUTE:
-		return distribute(st, cfg, l, p, prep, queued);
+		return post_queue_copies(st, cfg, l, p->id, prep->body, prep->len, queued);
 	case POLICY_HOLD:
 		return store_held_add(st, l->name, p->id, prep->decision.reason, mi->from_addr,
 				      mi->subject, p->received);

@@ -514,11 +514,114 @@ static char *from_address(const char *v)
 	return a ? a : xstrdup("");
 }
 
+/* Is ADDR (an address as usable_address made it) L@D or one of L-*@D? */
+static int is_list_address(const struct list_cfg *l, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	size_t ll = strlen(l->local);
+
+	if (!at || ascii_strcasecmp(at + 1, l->domain) != 0 || (size_t)(at - addr) < ll ||
+	    ascii_strncasecmp(addr, l->local, ll) != 0)
+		return 0;
+	return addr + ll == at || addr[ll] == '-';
+}
+
+/* What an address-list value (To, Cc) says about list L. */
+struct rcpt_scan {
+	const struct list_cfg *l;
+	long count;
+	int names_list;
+	struct sbuf bare;  /* the element outside quotes, comments and <> */
+	struct sbuf angle; /* inside the last <> of the element */
+	int had_angle;
+};
+
+static void scan_element_end(struct rcpt_scan *r)
+{
+	char *a = NULL;
+
+	if (r->had_angle) {
+		const char *v = r->angle.buf ? r->angle.buf : "";
+		const char *colon = strrchr(v, ':'); /* an obsolete source route */
+		a = xstrdup(colon ? colon + 1 : v);
+	} else if (r->bare.buf && strchr(r->bare.buf, '@')) {
+		a = xstrdup(r->bare.buf);
+	}
+	if (a) {
+		r->count++;
+		a = usable_address(str_trim(a));
+		if (a && is_list_address(r->l, a))
+			r->names_list = 1;
+		free(a);
+	}
+	sbuf_free(&r->bare);
+	sbuf_free(&r->angle);
+	r->had_angle = 0;
+}
+
+/* Count the addresses of an address-list value and see whether one is the
+ * list's. A linear scan of our own rather than libetpan's recursive
+ * parser, which a hostile value can drive deep: quotes, comments (nested),
+ * <...> and groups ("name: a, b;") are understood, anything else is read
+ * as well as it can be. */
+static void scan_recipients(struct rcpt_scan *r, const char *v)
+{
+	int quoted = 0, in_angle = 0;
+	long depth = 0;
+
+	for (const char *p = v; *p; p++) {
+		char c = *p;
+		if ((quoted || depth) && c == '\\' && p[1]) {
+			p++;
+			if (quoted && in_angle)
+				sbuf_addc(&r->angle, *p);
+			continue;
+		}
+		if (quoted) {
+			if (c == '"')
+				quoted = 0;
+			else if (in_angle)
+				sbuf_addc(&r->angle, c);
+			continue;
+		}
+		if (depth) {
+			if (c == '(')
+				depth++;
+			else if (c == ')')
+				depth--;
+			continue;
+		}
+		if (c == '(') {
+			depth = 1;
+		} else if (c == '"') {
+			quoted = 1;
+		} else if (in_angle) {
+			if (c == '>')
+				in_angle = 0;
+			else
+				sbuf_addc(&r->angle, c);
+		} else if (c == '<') {
+			in_angle = 1;
+			r->had_angle = 1;
+			sbuf_free(&r->angle);
+		} else if (c == ',' || c == ';') {
+			scan_element_end(r);
+		} else if (c == ':') {
+			/* A group's display name is no address. */
+			sbuf_free(&r->bare);
+		} else {
+			sbuf_addc(&r->bare, c);
+		}
+	}
+	scan_element_end(r);
+}
+
 void rewrite_facts(const char *raw, size_t len, const struct list_cfg *l, struct post_facts *f,
 		   char **from_addr)
 {
 	struct rw_iter it;
 	struct rw_field fl;
+	struct rcpt_scan rs = {.l = l};
 	char *from = NULL;
 
 	f->has_own_list_id = 0;
@@ -530,7 +633,8 @@ void rewrite_facts(const char *raw, size_t len, const struct list_cfg *l, struct
 		int is_id = rw_field_is(&it, &fl, "List-Id");
 		int is_loop = rw_field_is(&it, &fl, "X-Loop");
 		int is_auto = rw_field_is(&it, &fl, "Auto-Submitted");
-		if (!is_from && !is_id && !is_loop && !is_auto)
+		int is_rcpt = rw_field_is(&it, &fl, "To") || rw_field_is(&it, &fl, "Cc");
+		if (!is_from && !is_id && !is_loop && !is_auto && !is_rcpt)
 			continue;
 		char *v = rw_field_value(&it, &fl, VALUE_MAX);
 		if (is_from)
@@ -541,10 +645,15 @@ void rewrite_facts(const char *raw, size_t len, const struct list_cfg *l, struct
 			f->has_own_x_loop = 1;
 		else if (is_auto && auto_submitted_value(v))
 			f->auto_submitted = 1;
+		else if (is_rcpt)
+			scan_recipients(&rs, v);
 		free(v);
 	}
 	if (!from)
 		from = xstrdup("");
+	f->n_recipients = rs.count;
+	f->implicit_destination = !rs.names_list;
+	f->from_is_list = *from && is_list_address(l, from);
 	if (from_addr) {
 		*from_addr = from;
 		f->from_addr = from;

@@ -11,8 +11,11 @@
 #include "policy.h"
 
 /* Header facts of RAW for list L: from_addr (caller frees *from_addr, ""
- * when none), has_own_list_id, has_own_x_loop, auto_submitted. The caller
- * fills the membership and envelope fields of F. */
+ * when none), has_own_list_id, has_own_x_loop, auto_submitted, and for the
+ * content holds n_recipients (addresses in every To and Cc),
+ * implicit_destination (neither L@D nor an L-*@D in To or Cc) and
+ * from_is_list (From is L@D or an L-*@D). The caller fills the membership
+ * and envelope fields of F, size and admin_command. */
 void rewrite_facts(const char *raw, size_t len, const struct list_cfg *l, struct post_facts *f,
 		   char **from_addr);
 

@@ -170,6 +170,15 @@ static const char *const migrations[] = {
 	" count INTEGER NOT NULL,"
 	" PRIMARY KEY(kind, key, win_start)) WITHOUT ROWID;"
 	"CREATE INDEX rate_limits_start ON rate_limits(win_start);",
+
+	/* 4: moderation. A held post is decided once: its status moves from
+	 * held to approved, rejected, discarded, withdrawn or expired in the
+	 * transaction that carries the decision out, with when, by whom and
+	 * (reject) the reason the poster was given. */
+	"ALTER TABLE held ADD COLUMN decided INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE held ADD COLUMN decided_by TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE held ADD COLUMN decision_reason TEXT NOT NULL DEFAULT '';"
+	"CREATE INDEX held_waiting ON held(received) WHERE status = 'held';",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 enum {
 	STORE_OK = 0,
@@ -323,6 +323,51 @@ int store_held_add(struct store *st, const char *list, int64_t raw_id, const cha
 		   const char *from_addr, const char *subject, int64_t received);
 /* Posts of LIST waiting for a moderator. */
 int store_held_count(struct store *st, const char *list, long *out);
+
+/* ---- moderation (lib/store_held.c) ---- */
+
+/* One held post. Status: held | approved | rejected | discarded |
+ * withdrawn | expired; everything but held is final. */
+struct store_held {
+	int64_t id;
+	char *list;
+	int64_t raw_id;    /* messages.id of the stored message */
+	char *reason;      /* why it was held */
+	char *from_addr;   /* From: address, "" when none */
+	char *subject;
+	int64_t received;
+	char *status;
+	int64_t decided;   /* when, 0 while held */
+	char *decided_by;  /* "cli", a moderator's address, "expiry" ...; "" */
+	char *decision_reason; /* reject: what the poster was told; "" */
+	char *mail_from;   /* envelope sender of the message, "" for the null sender */
+	int64_t size;      /* of the stored message, octets */
+	int unparsed;      /* the message is a poison message (never parsed again) */
+};
+/* Frees the strings of H (as filled by store_held_get), not H. */
+void store_held_clear(struct store_held *h);
+/* Frees an array from store_held_list: every entry and the array. */
+void store_held_free(struct store_held *h, size_t n);
+/* Held posts of LIST (every list when NULL), oldest first; only those
+ * still waiting (status held) unless ALL. *n may be 0. */
+int store_held_list(struct store *st, const char *list, int all, struct store_held **out,
+		    size_t *n);
+/* STORE_NOTFOUND when there is no held post ID (in any status). */
+int store_held_get(struct store *st, int64_t id, struct store_held *out);
+/* The stored bytes of held post ID (NUL-terminated; *len is exact).
+ * Caller frees. STORE_NOTFOUND when there is no held post ID. */
+int store_held_raw(struct store *st, int64_t id, char **raw, size_t *len);
+/* Record the decision on held post ID: status held -> STATUS (approved,
+ * rejected, discarded, withdrawn or expired) with NOW, BY and REASON (may
+ * be NULL). Only a post still held changes: STORE_NOTFOUND when there is
+ * no such post or it was decided before, STORE_INVAL for a bad STATUS.
+ * Call inside the transaction that carries the decision out. */
+int store_held_decide(struct store *st, int64_t id, const char *status, const char *by,
+		      const char *reason, int64_t now);
+/* IDs of LIST's posts still held that were received before BEFORE, oldest
+ * first, at most MAX (0 = all). Caller frees *ids. */
+int store_held_expired(struct store *st, const char *list, int64_t before, size_t max,
+		       int64_t **ids, size_t *n);
 
 /* ---- subscriptions (lib/store_subs.c) ---- */
 

@@ -23,7 +23,8 @@ void store_token_clear(struct store_token *t)
 int store_token_add(struct store *st, const char *hash, const struct store_token *t)
 {
 	if (!hash || !*hash || !t->list || !t->address || !t->action)
-		return store_failf(st, STORE_INVAL, "a token needs a hash, list, address and action");
+		return store_failf(st, STORE_INVAL,
+				   "a token needs a hash, a list, an address and an action");
 	sqlite3_stmt *s = store_sql(st, SQL_TOKEN_INSERT,
 				    "INSERT INTO sub_tokens(hash, list, address, action, name,"
 				    " stakeholder, created, expires) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
@@ -119,7 +120,8 @@ int store_rate_bump(struct store *st, const char *kind, const char *key, int64_t
 
 int store_subs_purge(struct store *st, int64_t tokens_before, int64_t windows_before)
 {
-	sqlite3_stmt *s = store_sql(st, SQL_TOKEN_PURGE, "DELETE FROM sub_tokens WHERE expires < ?");
+	sqlite3_stmt *s =
+		store_sql(st, SQL_TOKEN_PURGE, "DELETE FROM sub_tokens WHERE expires < ?");
 	if (!s)
 		return STORE_ERR;
 	sqlite3_bind_int64(s, 1, tokens_before);

@@ -41,10 +41,14 @@ enum subscribe_cmd_kind {
 #define SUBSCRIBE_MAX_LINES 10
 /* Room for the commands of one mail: the Subject and the body lines. */
 #define SUBSCRIBE_MAX_CMDS (SUBSCRIBE_MAX_LINES + 1)
+/* Bytes of a command not understood that the help answer quotes. */
+#define SUBSCRIBE_TEXT_MAX 64
 
 struct subscribe_cmd {
 	enum subscribe_cmd_kind kind;
 	char token[TOKEN_LEN + 1]; /* CONFIRM: the token, "" when not shaped like one */
+	char text[SUBSCRIBE_TEXT_MAX + 1]; /* HELP: what was not understood ("" when
+					      help was asked for), cut short */
 };
 
 /* The commands of a mail to L-request with (decoded) SUBJECT and BODY
@@ -54,7 +58,8 @@ struct subscribe_cmd {
  * non-empty lines count, at most SUBSCRIBE_MAX_LINES, up to the first line
  * that is not a command; quoted lines ('>') are skipped and a signature
  * line ("-- ") ends the search. Repeats are dropped. A mail with no
- * command gets HELP. Writes 1..SUBSCRIBE_MAX_CMDS entries to OUT and
+ * command gets HELP, with the first thing not understood (the Subject, else
+ * the first body line) in its text. Writes 1..SUBSCRIBE_MAX_CMDS entries to OUT and
  * returns how many. */
 size_t subscribe_parse_commands(const char *subject, const char *body,
 				struct subscribe_cmd out[SUBSCRIBE_MAX_CMDS]);
@@ -73,7 +78,8 @@ enum subscribe_act_kind {
 struct subscribe_act {
 	const struct list_cfg *list;
 	enum subscribe_act_kind kind;
-	char token[ROUTE_DETAIL_MAX]; /* CONFIRM: as received */
+	char arg[ROUTE_DETAIL_MAX]; /* CONFIRM: the token as received; HELP: the
+				       command not understood, "" when none */
 	char *outcome;                /* subscribe_apply: one line for the log */
 };
 
@@ -105,16 +111,9 @@ int subscribe_apply(struct store *st, const struct config *cfg, const struct tem
 void subscribe_log(const struct subscribe_prep *prep);
 void subscribe_prep_clear(struct subscribe_prep *prep);
 
-/* The templates the daemon's processing composes with: set at start and
- * after each successful reload (archive_process has no parameter for
- * them). NULL, the default, means the built-in texts. The caller keeps T
- * alive until it sets another. */
-void subscribe_set_templates(const struct templates *t);
-const struct templates *subscribe_templates(void);
-
 /* Can T compose what subscriptions need? The confirmation and invitation
  * mails' Subject must carry the token ({{token}}), or a reply would not
- * show it. 0, or -1 with "template NAME: what" in ERR. */
+ * show it. 0, or -1 with "FILE:LINE: what" in ERR. */
 int subscribe_check_templates(const struct templates *t, const struct config *cfg, char *err,
 			      size_t errlen);
 

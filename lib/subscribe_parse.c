@@ -3,6 +3,7 @@
  * each list (subscribe_prepare). Nothing here touches the database. */
 #include "subscribe.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,18 @@ static int find_confirm(const char *s, struct subscribe_cmd *c)
 	return 0;
 }
 
+/* TEXT (LEN bytes) into C->text, cut at a character boundary. */
+static void set_text(struct subscribe_cmd *c, const char *text, size_t len)
+{
+	if (len > SUBSCRIBE_TEXT_MAX) {
+		len = SUBSCRIBE_TEXT_MAX;
+		while (len && ((unsigned char)text[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(c->text, text, len);
+	c->text[len] = '\0';
+}
+
 static void add_cmd(struct subscribe_cmd *out, size_t *n, const struct subscribe_cmd *c)
 {
 	for (size_t i = 0; i < *n; i++)
@@ -153,49 +166,57 @@ static void add_cmd(struct subscribe_cmd *out, size_t *n, const struct subscribe
 size_t subscribe_parse_commands(const char *subject, const char *body,
 				struct subscribe_cmd out[SUBSCRIBE_MAX_CMDS])
 {
-	struct subscribe_cmd c;
+	struct subscribe_cmd c, help;
 	size_t n = 0;
+	int unknown = 0; /* help.text holds the first thing not understood */
 
+	memset(&help, 0, sizeof help);
+	help.kind = SUBSCRIBE_CMD_HELP;
 	if (subject && *subject) {
-		if (parse_line(strip_subject(subject), &c) || find_confirm(subject, &c))
+		const char *s = strip_subject(subject);
+		if (parse_line(s, &c) || find_confirm(subject, &c)) {
 			add_cmd(out, &n, &c);
+		} else if (*s) {
+			set_text(&help, s, strlen(s));
+			unknown = 1;
+		}
 	}
 	const char *p = body ? body : "";
 	int lines = 0;
 	while (*p && lines < SUBSCRIBE_MAX_LINES) {
 		const char *eol = strchr(p, '\n');
 		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		/* Longer than any command: not one, and not worth copying. */
-		char line[128];
-		int too_long = len >= sizeof line;
-		if (!too_long) {
-			memcpy(line, p, len);
-			line[len] = '\0';
-		}
+		const char *line = p;
 		p = eol ? eol + 1 : p + len;
-		if (too_long)
-			break;
-		size_t l = len;
-		while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
-			l--;
-		line[l] = '\0';
-		if (!strcmp(line, "--"))
+		while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+			       line[len - 1] == '\t'))
+			len--;
+		if (len == 2 && line[0] == '-' && line[1] == '-')
 			break; /* "-- ", the signature separator */
-		const char *t = line;
-		while (is_space(*t))
-			t++;
-		if (!*t || *t == '>')
+		while (len && is_space(*line)) {
+			line++;
+			len--;
+		}
+		if (!len || *line == '>')
 			continue;
 		lines++;
-		if (!parse_line(t, &c))
+		/* Longer than any command: not one, and not worth copying. */
+		char copy[128];
+		int is_cmd = len < sizeof copy;
+		if (is_cmd) {
+			memcpy(copy, line, len);
+			copy[len] = '\0';
+			is_cmd = parse_line(copy, &c);
+		}
+		if (!is_cmd) {
+			if (!unknown)
+				set_text(&help, line, len);
 			break;
+		}
 		add_cmd(out, &n, &c);
 	}
-	if (n == 0) {
-		memset(&c, 0, sizeof c);
-		c.kind = SUBSCRIBE_CMD_HELP;
-		add_cmd(out, &n, &c);
-	}
+	if (n == 0)
+		add_cmd(out, &n, &help);
 	return n;
 }
 
@@ -328,12 +349,12 @@ static int is_list_address(const struct config *cfg, const char *addr)
 /* ---- what the message asks ---- */
 
 static void add_act(struct subscribe_prep *out, const struct list_cfg *l,
-		    enum subscribe_act_kind kind, const char *token)
+		    enum subscribe_act_kind kind, const char *arg)
 {
-	token = token ? token : "";
+	arg = arg ? arg : "";
 	for (size_t i = 0; i < out->n_acts; i++) {
 		const struct subscribe_act *a = &out->acts[i];
-		if (a->list == l && a->kind == kind && !strcmp(a->token, token))
+		if (a->list == l && a->kind == kind && !strcmp(a->arg, arg))
 			return; /* L-join and L-subscribe in one message: once */
 	}
 	out->acts = xrealloc(out->acts, (out->n_acts + 1) * sizeof *out->acts);
@@ -341,7 +362,7 @@ static void add_act(struct subscribe_prep *out, const struct list_cfg *l,
 	memset(a, 0, sizeof *a);
 	a->list = l;
 	a->kind = kind;
-	snprintf(a->token, sizeof a->token, "%s", token);
+	snprintf(a->arg, sizeof a->arg, "%s", arg);
 }
 
 static void add_commands(struct subscribe_prep *out, const struct list_cfg *l,
@@ -361,10 +382,22 @@ static void add_commands(struct subscribe_prep *out, const struct list_cfg *l,
 			add_act(out, l, SUBSCRIBE_ACT_CONFIRM, cmds[i].token);
 			break;
 		case SUBSCRIBE_CMD_HELP:
-			add_act(out, l, SUBSCRIBE_ACT_HELP, NULL);
+			add_act(out, l, SUBSCRIBE_ACT_HELP, cmds[i].text);
 			break;
 		}
 	}
+}
+
+/* The token of a mail to L-confirm+DETAIL: DETAIL, or the same token as
+ * it stands in the Subject ("Re: confirm TOKEN") when a relay on the way
+ * changed the case of the address. */
+static const char *confirm_token(const char *detail, const struct msg_info *mi, int unparsed,
+				 struct subscribe_cmd *c)
+{
+	if (!unparsed && find_confirm(mi->subject, c) && strcmp(c->token, detail) != 0 &&
+	    !ascii_strcasecmp(c->token, detail))
+		return c->token;
+	return detail;
 }
 
 void subscribe_prepare(const struct config *cfg, const struct store_pending *p,
@@ -414,6 +447,7 @@ void subscribe_prepare(const struct config *cfg, const struct store_pending *p,
 	else if (!*out->address)
 		out->quiet = "no valid sender address";
 
+	struct subscribe_cmd subject_cmd;
 	for (size_t i = 0; i < p->n_rcpts; i++) {
 		const struct store_pending_rcpt *r = &p->rcpts[i];
 		int k = route_kind_from_name(r->kind);
@@ -439,7 +473,8 @@ void subscribe_prepare(const struct config *cfg, const struct store_pending *p,
 				add_act(out, l, SUBSCRIBE_ACT_LEAVE, NULL);
 			break;
 		case RCPT_CONFIRM:
-			add_act(out, l, SUBSCRIBE_ACT_CONFIRM, r->detail);
+			add_act(out, l, SUBSCRIBE_ACT_CONFIRM,
+				confirm_token(r->detail, mi, unparsed, &subject_cmd));
 			break;
 		case RCPT_REQUEST:
 			if (!unparsed)

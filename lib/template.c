@@ -1,11 +1,24 @@
 /* template: the mails dialogued writes itself, and the composing of them.
  *
  * A template file is "Subject: ..." on its first line, a blank line, and
- * the body. In both, {{name}} is replaced by a variable's value (unknown
- * names by ""), and {{#name}}...{{/name}} keeps what it encloses only when
- * the variable is not empty ({{^name}}...{{/name}}: only when it is). A
- * line holding nothing but such section tags disappears entirely, so a
- * section can span whole lines without leaving blank ones behind.
+ * the body ('#' lines are text like any other). In both, {{name}} is
+ * replaced by a variable's value (unknown names by ""), and
+ * {{#name}}...{{/name}} keeps what it encloses only when the variable is
+ * not empty ({{^name}}...{{/name}}: only when it is). A line holding
+ * nothing but such section tags disappears entirely, so a section can span
+ * whole lines without leaving blank ones behind.
+ *
+ * The rendered body is reflowed: the lines of a paragraph are joined and
+ * wrapped at 78 columns, so values of any length read well. Indented lines
+ * (commands, addresses, lists) and lines with a URL are kept as they are.
+ *
+ * Besides the caller's variables (which win), every template may use:
+ * list, list_title, list_address, description, owner_address,
+ * request_address, join_address, leave_address, hostname, base_url,
+ * archive_url (public archives), max_members ("" when no cap), recipient,
+ * address (default: the recipient), address_shell (address quoted for a
+ * shell), and the flags closed, needs_approval, posts_moderated and
+ * announce_only ("yes" or "").
  *
  * Values come from the network (names, reasons, commands), so they are
  * inserted once and never scanned for tags, capped in size, cleaned of
@@ -37,6 +50,7 @@
 #define WRAP_COLS 78
 #define QP_COLS 76
 #define LINE_MAX_7BIT 998
+#define HARD_NL '\x01' /* a newline from a value, while rendering */
 
 enum {
 	TPL_CONFIRM_JOIN,
@@ -57,23 +71,9 @@ enum {
 	TPL_COUNT
 };
 static const char *const tpl_names[TPL_COUNT + 1] = {
-	"confirm-join",
-	"confirm-leave",
-	"invite",
-	"welcome",
-	"goodbye",
-	"refused",
-	"help",
-	"already-member",
-	"not-member",
-	"token-invalid",
-	"pending-approval",
-	"approved",
-	"denied",
-	"moderator-pending",
-	"list-full",
-	NULL
-};
+	"confirm-join", "confirm-leave", "invite", "welcome", "goodbye", "refused", "help",
+	"already-member", "not-member", "token-invalid", "pending-approval", "approved", "denied",
+	"moderator-pending", "list-full", NULL};
 
 /* Defined at the end of the file. */
 static const char *const tpl_builtin[TPL_COUNT];
@@ -424,7 +424,7 @@ static void put_value(struct render *r, const char *v, const char *indent, size_
 			if (r->header) {
 				sbuf_addc(r->out, ' ');
 			} else {
-				sbuf_addc(r->out, '\n');
+				sbuf_addc(r->out, HARD_NL);
 				sbuf_add(r->out, indent, indent_len);
 			}
 		} else if (s[i] < 0x20 || s[i] == 0x7f) {
@@ -579,19 +579,47 @@ static void wrap_line(struct sbuf *out, const char *s, size_t n)
 	}
 }
 
+/* Reflow: the lines of a paragraph (neither indented nor holding a URL)
+ * are joined and wrapped again. A newline from inside a value (HARD_NL)
+ * is kept: it is the sender's. */
 static void wrap_body(struct sbuf *out, const char *s, size_t len)
 {
 	const char *end = s + len;
+	struct sbuf para = {0};
+	int open = 0; /* PARA is a paragraph that may take the next line */
 
+	sbuf_adds(&para, "");
 	while (s < end) {
-		const char *e = memchr(s, '\n', (size_t)(end - s));
-		size_t n = e ? (size_t)(e - s) : (size_t)(end - s);
+		const char *e = s;
+		while (e < end && *e != '\n' && *e != HARD_NL)
+			e++;
+		size_t n = (size_t)(e - s);
+		int join = n && *s != ' ' && *s != '\t' && !has_url(s, n);
 
-		wrap_line(out, s, n);
-		if (e)
+		if (open && join) {
+			while (para.len && para.buf[para.len - 1] == ' ')
+				para.len--;
+			sbuf_addc(&para, ' ');
+		} else if (open) {
+			wrap_line(out, para.buf, para.len);
 			sbuf_addc(out, '\n');
-		s += n + (e ? 1 : 0);
+			para.len = 0;
+		}
+		sbuf_add(&para, s, n);
+		open = join && e < end && *e == '\n';
+		if (!open) {
+			wrap_line(out, para.buf, para.len);
+			if (e < end)
+				sbuf_addc(out, '\n');
+			para.len = 0;
+		}
+		s = e + (e < end);
 	}
+	if (open) {
+		wrap_line(out, para.buf, para.len);
+		sbuf_addc(out, '\n');
+	}
+	sbuf_free(&para);
 }
 
 /* Can S go out as 7bit: ASCII, and no line longer than SMTP allows? */
@@ -1131,7 +1159,8 @@ static const char *const tpl_builtin[TPL_COUNT] = {
 		"\n"
 		"    help            get this message\n"
 		"\n"
-		"There are also addresses that act on any message you send them:\n"
+		"You can also send a message, with any content, to one of these\n"
+		"addresses:\n"
 		"{{^closed}}\n"
 		"\n"
 		"    {{join_address}}\n"
@@ -1179,17 +1208,11 @@ static const char *const tpl_builtin[TPL_COUNT] = {
 		"\n"
 		"Hello,\n"
 		"\n"
-		"We could not accept your confirmation{{#token}} (code {{token}}){{/token}}.\n"
-		"{{#reason}}\n"
+		"We could not accept your confirmation for {{list_title}}{{#token}}\n"
+		"(code {{token}}){{/token}}{{#reason}}: {{reason}}{{/reason}}.\n"
 		"\n"
-		"{{reason}}\n"
-		"{{/reason}}\n"
-		"{{^reason}}\n"
-		"\n"
-		"The code is unknown, has already been used, or has expired.\n"
-		"{{/reason}}\n"
-		"\n"
-		"Each code works only once, and only for a few days. To start again:\n"
+		"A confirmation code works only once, and only for a few days. It may\n"
+		"have been used already, or have expired. To start again:\n"
 		"{{^closed}}\n"
 		"\n"
 		"  - to join the list, send any message to {{join_address}}\n"

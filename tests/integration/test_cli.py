@@ -314,10 +314,14 @@ def test_cap_on_add(env):
     ok(env, "members", "add", "trio", "m3@example.org")
 
 
-def test_invite_not_available(env):
-    r = fails(env, 69, "members", "add", "dialogue", "i@example.org", "--invite")
-    assert "--invite needs the subscription feature" in r.err
+def test_invite_queues_an_invitation_not_a_member(env):
+    # The person is only added once they accept (test_subscribe.py covers
+    # the whole round trip through the daemon).
+    r = ok(env, "members", "add", "dialogue", "i@example.org", "--invite")
+    assert "invited i@example.org" in r.text
     assert members(env, "dialogue") == []
+    q = ok(env, "--json", "queue", "list").json()
+    assert [e["recipient"] for e in q] == ["i@example.org"]
 
 
 # ---- import / export ----

@@ -112,7 +112,7 @@ def test_kill9_keeps_every_acknowledged_message(daemon):
     # Processing is oldest first: once a message sent now is archived, what
     # was stored before the kills has been processed too.
     sentinel = new_msgid("sentinel")
-    check(deliver(daemon.conf.port, [POST, STEER], make_message(sentinel)), 250)
+    check(deliver(daemon.conf.port, [POST, STEER], make_message(sentinel, to="%s, %s" % (POST, STEER))), 250)
     harness.wait_archived(daemon.conf, "dialogue", [sentinel], timeout=60)
     harness.wait_archived(daemon.conf, "steering", [sentinel], timeout=60)
 

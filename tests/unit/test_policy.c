@@ -128,7 +128,7 @@ static void decide(enum post_policy post, enum nonmember_action nm, int bits,
 		   const char *envelope, struct policy_decision *d)
 {
 	struct list_cfg l = {0};
-	struct post_facts f;
+	struct post_facts f = {0};
 
 	l.post_policy = post;
 	l.nonmember_action = nm;

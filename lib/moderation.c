@@ -1,0 +1,300 @@
+/* moderation: a decision on a held post, carried out in one transaction
+ * together with the held row's change of status. The row is read inside
+ * the transaction (BEGIN IMMEDIATE: no other writer between the read and
+ * the update), so two moderators deciding at once, or a decision by mail
+ * racing one from the CLI, decide once: the second finds the post decided
+ * and does nothing. */
+#include "moderation.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "address.h"
+#include "post.h"
+#include "rewrite.h"
+#include "util.h"
+
+/* Longest moderator's reason passed on to a poster, in bytes. */
+#define MODERATION_REASON_MAX 2000
+
+const char *moderation_action_name(enum moderation_action a)
+{
+	switch (a) {
+	case MODERATION_APPROVE:
+		return "approve";
+	case MODERATION_REJECT:
+		return "reject";
+	case MODERATION_DISCARD:
+		return "discard";
+	case MODERATION_WITHDRAW:
+		return "withdraw";
+	case MODERATION_EXPIRE:
+		return "expire";
+	}
+	return "unknown";
+}
+
+/* The held row's status after A. */
+static const char *status_after(enum moderation_action a)
+{
+	switch (a) {
+	case MODERATION_APPROVE:
+		return "approved";
+	case MODERATION_REJECT:
+		return "rejected";
+	case MODERATION_DISCARD:
+		return "discarded";
+	case MODERATION_WITHDRAW:
+		return "withdrawn";
+	case MODERATION_EXPIRE:
+		return "expired";
+	}
+	return NULL;
+}
+
+/* Does the header of RAW carry Auto-Submitted other than "no"? A plain
+ * scan of the raw lines: a poison message must never reach a parser. */
+static int raw_auto_submitted(const char *raw, size_t len)
+{
+	static const char name[] = "auto-submitted:";
+	size_t nl = sizeof name - 1;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t e = i;
+		while (e < len && raw[e] != '\n')
+			e++;
+		size_t end = e > i && raw[e - 1] == '\r' ? e - 1 : e;
+		if (end == i)
+			return 0; /* the empty line: end of the header */
+		if (end - i >= nl && !ascii_strncasecmp(raw + i, name, nl)) {
+			size_t v = i + nl;
+			while (v < end && (raw[v] == ' ' || raw[v] == '\t'))
+				v++;
+			size_t w = v;
+			while (w < end && raw[w] != ';' && raw[w] != '(' && raw[w] != ' ' &&
+			       raw[w] != '\t')
+				w++;
+			return !(w - v == 2 && !ascii_strncasecmp(raw + v, "no", 2));
+		}
+		i = e + 1;
+	}
+	return 0;
+}
+
+/* Is ADDR one of the list's own addresses (L@D, L-*@D)? A notice there
+ * would come straight back to us. */
+static int own_address(const struct list_cfg *l, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	size_t ll = strlen(l->local);
+	return at && !ascii_strcasecmp(at + 1, l->domain) && (size_t)(at - addr) >= ll &&
+	       !ascii_strncasecmp(addr, l->local, ll) && (addr + ll == at || addr[ll] == '-');
+}
+
+/* Tell the poster of held post H (RAW[0..len)) about a decision: template
+ * NAME, else the built-in reject notice with FALLBACK as its reason. Not
+ * to the null sender, an Auto-Submitted message's sender, an address that
+ * is not one, or the list itself. *sent says whether a notice was queued. */
+static int tell_poster(struct store *st, const struct config *cfg, const struct templates *tmpl,
+		       const struct list_cfg *l, const struct store_held *h, const char *raw,
+		       size_t len, const char *name, const struct template_var *vars,
+		       size_t n_vars, const char *fallback, int *sent)
+{
+	const char *to = h->mail_from;
+	*sent = 0;
+	if (!to || !*to || !address_valid(to) || own_address(l, to) ||
+	    raw_auto_submitted(raw, len))
+		return STORE_OK;
+	size_t blen = 0;
+	char *body = template_compose(tmpl, cfg, l, name, vars, n_vars, to, NULL, NULL, &blen);
+	if (!body)
+		body = rewrite_reject_notice(cfg, l, raw, len, to, fallback, &blen);
+	if (!body)
+		return STORE_OK;
+	/* From L-bounces@D, as the list's other mails: a bounce of the notice
+	 * comes back to the list's bounce handling, never to a person. */
+	char *bounces = xasprintf("%s-bounces@%s", l->local, l->domain);
+	struct store_outbound o = {
+		.list = l->name,
+		.kind = "notice",
+		.raw_id = h->raw_id,
+		.mail_from = bounces,
+		.body = body,
+		.len = blen,
+		.rcpts = &to,
+		.n_rcpts = 1,
+		.now = now_epoch(),
+	};
+	int rc = store_outbound_add(st, &o, NULL);
+	if (rc == STORE_OK)
+		*sent = 1;
+	free(bounces);
+	free(body);
+	return rc;
+}
+
+/* Everything of R but the status change, for post H of list L (NULL when
+ * the list is no longer configured). Writes the account into MSG. */
+static int carry_out(struct store *st, const struct config *cfg, const struct templates *tmpl,
+		     const struct list_cfg *l, const struct store_held *h,
+		     const struct moderation_request *r, char *msg, size_t msglen)
+{
+	char *raw = NULL;
+	size_t len = 0, queued = 0;
+	int sent = 0, cleared = 0, rc = STORE_OK;
+	const char *verb = status_after(r->action);
+
+	if (!l && (r->action == MODERATION_APPROVE || r->action == MODERATION_REJECT ||
+		   r->action == MODERATION_EXPIRE)) {
+		snprintf(msg, msglen, "post %lld: list %s is no longer configured", (long long)h->id,
+			 h->list);
+		return STORE_INVAL;
+	}
+	if (r->action == MODERATION_APPROVE || r->action == MODERATION_REJECT ||
+	    r->action == MODERATION_EXPIRE) {
+		rc = store_held_raw(st, h->id, &raw, &len);
+		if (rc != STORE_OK)
+			goto fail;
+	}
+
+	char received[32], days[32], id[32];
+	fmt_iso8601(h->received, received);
+	snprintf(id, sizeof id, "%lld", (long long)h->id);
+	snprintf(days, sizeof days, "%lld",
+		 l ? (long long)((l->hold_expire + 86399) / 86400) : 0LL);
+	const char *reason = r->reason ? r->reason : "";
+	const struct template_var vars[] = {
+		{"held_id", id},	   {"subject", h->subject},  {"reason", reason},
+		{"hold_reason", h->reason}, {"received", received}, {"days", days},
+		{"poster", h->mail_from},
+	};
+	const size_t n_vars = sizeof vars / sizeof vars[0];
+
+	switch (r->action) {
+	case MODERATION_APPROVE:
+		rc = post_distribute(st, cfg, l, h->raw_id, h->received, raw, len, h->unparsed,
+				     &queued);
+		if (rc == STORE_OK && r->member_too && h->from_addr[0]) {
+			int mrc = store_member_set(st, l->name, h->from_addr, "moderated", "0");
+			if (mrc != STORE_OK && mrc != STORE_NOTFOUND)
+				rc = mrc;
+			cleared = mrc == STORE_OK;
+		}
+		if (rc == STORE_OK)
+			snprintf(msg, msglen, "approved post %lld to %s: %zu cop%s queued%s",
+				 (long long)h->id, l->name, queued, queued == 1 ? "y" : "ies",
+				 !r->member_too ? ""
+				 : cleared ? "; the poster is no longer moderated"
+					   : "; the poster is not a member");
+		break;
+	case MODERATION_REJECT: {
+		char *why = *reason ? xasprintf("a moderator rejected it: %s", reason)
+				    : xstrdup("a moderator rejected it");
+		rc = tell_poster(st, cfg, tmpl, l, h, raw, len, "post-rejected", vars, n_vars, why,
+				 &sent);
+		free(why);
+		if (rc == STORE_OK)
+			snprintf(msg, msglen, "rejected post %lld to %s: %s", (long long)h->id,
+				 l->name, sent ? "the poster is told" : "nobody to tell");
+		break;
+	}
+	case MODERATION_EXPIRE: {
+		char *why = xasprintf("it was held for a moderator, and no decision came within "
+				      "%s days",
+				      days);
+		rc = tell_poster(st, cfg, tmpl, l, h, raw, len, "post-expired", vars, n_vars, why,
+				 &sent);
+		free(why);
+		if (rc == STORE_OK)
+			snprintf(msg, msglen, "post %lld to %s expired: %s", (long long)h->id,
+				 l->name, sent ? "the poster is told" : "nobody to tell");
+		break;
+	}
+	case MODERATION_DISCARD:
+	case MODERATION_WITHDRAW:
+		snprintf(msg, msglen, "%s post %lld to %s", verb, (long long)h->id, h->list);
+		break;
+	}
+fail:
+	free(raw);
+	return rc;
+}
+
+enum moderation_result moderation_decide(struct store *st, const struct config *cfg,
+					 const struct templates *tmpl,
+					 const struct moderation_request *r, char *msg,
+					 size_t msglen)
+{
+	struct store_held h;
+	struct moderation_request req = *r;
+	struct templates *own = NULL;
+	char *reason = NULL;
+	const char *status = status_after(r->action);
+	enum moderation_result res = MODERATION_ERROR;
+	char err[256];
+
+	msg[0] = '\0';
+	if (!status) {
+		snprintf(msg, msglen, "unknown moderation action %d", (int)r->action);
+		return MODERATION_ERROR;
+	}
+	if (!tmpl && (r->action == MODERATION_REJECT || r->action == MODERATION_EXPIRE)) {
+		/* NULL means the built-in texts; a failed load still leaves the
+		 * built-in reject notice. */
+		own = template_load(NULL, err, sizeof err);
+		tmpl = own;
+	}
+	if (r->reason) {
+		/* What the poster is told and the record keeps: the moderator's
+		 * words, trimmed, within reason. */
+		reason = str_trim(xstrndup(r->reason, MODERATION_REASON_MAX));
+		req.reason = reason;
+	}
+	int rc = store_begin(st);
+	if (rc != STORE_OK) {
+		snprintf(msg, msglen, "post %lld: %s", (long long)r->held_id, store_errmsg(st));
+		goto out;
+	}
+	rc = store_held_get(st, r->held_id, &h);
+	if (rc == STORE_NOTFOUND) {
+		snprintf(msg, msglen, "no held post %lld", (long long)r->held_id);
+		res = MODERATION_NOTFOUND;
+		goto rollback;
+	}
+	if (rc != STORE_OK) {
+		snprintf(msg, msglen, "post %lld: %s", (long long)r->held_id, store_errmsg(st));
+		goto rollback;
+	}
+	if (strcmp(h.status, "held") != 0) {
+		snprintf(msg, msglen, "post %lld was already %s", (long long)h.id, h.status);
+		store_held_clear(&h);
+		res = MODERATION_ALREADY;
+		goto rollback;
+	}
+	const struct list_cfg *l = config_find_list(cfg, h.list);
+	rc = carry_out(st, cfg, tmpl, l, &h, &req, msg, msglen);
+	if (rc == STORE_OK)
+		rc = store_held_decide(st, h.id, status, r->by ? r->by : "",
+				       r->action == MODERATION_REJECT ? req.reason : NULL,
+				       now_epoch());
+	if (rc == STORE_OK)
+		rc = store_commit(st);
+	else
+		store_rollback(st);
+	if (rc != STORE_OK && rc != STORE_INVAL)
+		snprintf(msg, msglen, "post %lld: %s", (long long)h.id, store_errmsg(st));
+	store_held_clear(&h);
+	if (rc == STORE_OK) {
+		log_info("moderation: %s (by %s)", msg, r->by && *r->by ? r->by : "unknown");
+		res = MODERATION_DONE;
+	}
+	goto out;
+rollback:
+	store_rollback(st);
+out:
+	template_free(own);
+	free(reason);
+	return res;
+}
