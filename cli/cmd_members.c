@@ -66,29 +66,44 @@ static char *user_address(const char *s, int *rc)
 	return a;
 }
 
-int cmd_members_list(struct ctl *c, int argc, char **argv)
+/* The members of the list named by the one positional argument. */
+static int load_members(struct ctl *c, int argc, char **argv, const struct list_cfg **l,
+			struct store_member **m, size_t *n)
 {
 	char **pos = xcalloc((size_t)argc + 1, sizeof *pos);
+	int npos, rc;
+	if ((rc = cli_args(c, argc, argv, NULL, pos, &npos, 1, 1)) == 0 &&
+	    (rc = ctl_list(c, pos[0], l)) == 0 && (rc = ctl_store(c)) == 0 &&
+	    (rc = store_members_list(c->st, (*l)->name, m, n)) != 0)
+		rc = ctl_store_fail(c, rc, "listing members");
+	free(pos);
+	return rc;
+}
+
+/* The members whose status is STATUS (all when NULL) as a JSON array. */
+static int json_members(const struct store_member *m, size_t n, const char *status)
+{
+	struct json j;
+	out_json_begin(&j);
+	json_array_begin(&j);
+	for (size_t i = 0; i < n; i++)
+		if (!status || !strcmp(m[i].status, status))
+			out_json_member(&j, &m[i]);
+	json_array_end(&j);
+	return out_json_end(&j);
+}
+
+int cmd_members_list(struct ctl *c, int argc, char **argv)
+{
 	const struct list_cfg *l;
 	struct store_member *m = NULL;
 	size_t n = 0;
-	int npos, rc;
+	int rc;
 
-	if ((rc = cli_args(c, argc, argv, NULL, pos, &npos, 1, 1)) != 0 ||
-	    (rc = ctl_list(c, pos[0], &l)) != 0 || (rc = ctl_store(c)) != 0)
+	if ((rc = load_members(c, argc, argv, &l, &m, &n)) != 0)
 		goto out;
-	if ((rc = store_members_list(c->st, l->name, &m, &n)) != 0) {
-		rc = ctl_store_fail(c, rc, "listing members");
-		goto out;
-	}
 	if (c->json) {
-		struct json j;
-		out_json_begin(&j);
-		json_array_begin(&j);
-		for (size_t i = 0; i < n; i++)
-			out_json_member(&j, &m[i]);
-		json_array_end(&j);
-		rc = out_json_end(&j);
+		rc = json_members(m, n, NULL);
 		goto out;
 	}
 	struct out_table t;
@@ -104,7 +119,6 @@ int cmd_members_list(struct ctl *c, int argc, char **argv)
 	out_table_print(&t, stdout);
 out:
 	store_members_free(m, n);
-	free(pos);
 	return rc;
 }
 
@@ -212,28 +226,15 @@ out:
 
 int cmd_members_pending(struct ctl *c, int argc, char **argv)
 {
-	char **pos = xcalloc((size_t)argc + 1, sizeof *pos);
 	const struct list_cfg *l;
 	struct store_member *m = NULL;
 	size_t n = 0;
-	int npos, rc;
+	int rc;
 
-	if ((rc = cli_args(c, argc, argv, NULL, pos, &npos, 1, 1)) != 0 ||
-	    (rc = ctl_list(c, pos[0], &l)) != 0 || (rc = ctl_store(c)) != 0)
+	if ((rc = load_members(c, argc, argv, &l, &m, &n)) != 0)
 		goto out;
-	if ((rc = store_members_list(c->st, l->name, &m, &n)) != 0) {
-		rc = ctl_store_fail(c, rc, "listing members");
-		goto out;
-	}
 	if (c->json) {
-		struct json j;
-		out_json_begin(&j);
-		json_array_begin(&j);
-		for (size_t i = 0; i < n; i++)
-			if (!strcmp(m[i].status, "pending"))
-				out_json_member(&j, &m[i]);
-		json_array_end(&j);
-		rc = out_json_end(&j);
+		rc = json_members(m, n, "pending");
 		goto out;
 	}
 	struct out_table t;
@@ -248,7 +249,6 @@ int cmd_members_pending(struct ctl *c, int argc, char **argv)
 	out_table_print(&t, stdout);
 out:
 	store_members_free(m, n);
-	free(pos);
 	return rc;
 }
 
@@ -595,30 +595,17 @@ out:
 
 int cmd_members_export(struct ctl *c, int argc, char **argv)
 {
-	char **pos = xcalloc((size_t)argc + 1, sizeof *pos);
 	const struct list_cfg *l;
 	struct store_member *m = NULL;
 	size_t n = 0;
-	int npos, rc;
+	int rc;
 
-	if ((rc = cli_args(c, argc, argv, NULL, pos, &npos, 1, 1)) != 0 ||
-	    (rc = ctl_list(c, pos[0], &l)) != 0 || (rc = ctl_store(c)) != 0)
+	if ((rc = load_members(c, argc, argv, &l, &m, &n)) != 0)
 		goto out;
-	if ((rc = store_members_list(c->st, l->name, &m, &n)) != 0) {
-		rc = ctl_store_fail(c, rc, "listing members");
-		goto out;
-	}
 	/* Only active members: exporting someone who never confirmed and
 	 * importing them elsewhere would subscribe them without consent. */
 	if (c->json) {
-		struct json j;
-		out_json_begin(&j);
-		json_array_begin(&j);
-		for (size_t i = 0; i < n; i++)
-			if (!strcmp(m[i].status, "active"))
-				out_json_member(&j, &m[i]);
-		json_array_end(&j);
-		rc = out_json_end(&j);
+		rc = json_members(m, n, "active");
 		goto out;
 	}
 	fputs("address,name,stakeholder\n", stdout);
@@ -634,6 +621,5 @@ int cmd_members_export(struct ctl *c, int argc, char **argv)
 	}
 out:
 	store_members_free(m, n);
-	free(pos);
 	return rc;
 }
