@@ -1,11 +1,14 @@
-/* dialoguectl check: the config loads, the database opens at the current
- * schema and passes an integrity check. Like `dialogued -n` plus schema. */
+/* dialoguectl check: the config and the mail templates load, the database
+ * opens at the current schema and passes an integrity check. Like
+ * `dialogued -n` plus schema. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "output.h"
+#include "subscribe.h"
+#include "template.h"
 
 int cmd_check(struct ctl *c, int argc, char **argv)
 {
@@ -19,6 +22,18 @@ int cmd_check(struct ctl *c, int argc, char **argv)
 		goto out;
 	if ((rc = ctl_config(c)) != 0)
 		goto out;
+	/* The templates are part of the configuration: dialogued refuses to
+	 * start (or reload) with a broken one, so check says so too. */
+	struct templates *tmpl = template_load(c->cfg->templates, err, sizeof err);
+	if (tmpl && subscribe_check_templates(tmpl, c->cfg, err, sizeof err) != 0) {
+		template_free(tmpl);
+		tmpl = NULL;
+	}
+	if (!tmpl) {
+		rc = cli_fail(EXIT_CONFIG, "%s", err);
+		goto out;
+	}
+	template_free(tmpl);
 	if ((rc = ctl_store(c)) != 0)
 		goto out;
 	int version = store_user_version(c->st);
@@ -56,6 +71,7 @@ int cmd_check(struct ctl *c, int argc, char **argv)
 		json_object_begin(&j);
 		json_kv_bool(&j, "ok", 1);
 		json_kv_string(&j, "config", c->cfg->path);
+		json_kv_string(&j, "templates", c->cfg->templates);
 		json_kv_int(&j, "lists", (int64_t)c->cfg->n_lists);
 		json_kv_string(&j, "database", c->cfg->database);
 		json_kv_int(&j, "schema_version", version);
@@ -72,6 +88,7 @@ int cmd_check(struct ctl *c, int argc, char **argv)
 	}
 	printf("ok config %s (%zu list%s)\n", c->cfg->path, c->cfg->n_lists,
 	       c->cfg->n_lists == 1 ? "" : "s");
+	printf("ok templates %s\n", c->cfg->templates);
 	printf("ok database %s (schema version %d)\n", c->cfg->database, version);
 	printf("ok integrity\n");
 	const char *w = warnings.buf;
