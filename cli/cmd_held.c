@@ -194,11 +194,12 @@ static int show_text(const struct store_held *h, const char *raw, size_t len,
 	if (!mi) {
 		printf("(the parser failed on this message before: it is not read again; "
 		       "held show --raw prints it)\n");
-	} else if (mi->body_text[0]) {
+	} else if (mi->body_text[strspn(mi->body_text, " \t\r\n")]) {
 		char *b = out_clean(mi->body_text, strlen(mi->body_text), 1);
-		fputs(b, stdout);
-		if (b[strlen(b) - 1] != '\n')
-			fputc('\n', stdout);
+		size_t n = strlen(b);
+		while (n && (b[n - 1] == '\n' || b[n - 1] == ' ' || b[n - 1] == '\t'))
+			n--;
+		printf("%.*s\n", (int)n, b);
 		free(b);
 	} else {
 		printf("(no text body)\n");
@@ -345,7 +346,8 @@ static int decide_all(struct ctl *c, enum moderation_action action, char **ids, 
 			.member_too = member_too,
 			.by = action == MODERATION_EXPIRE ? "expiry" : "cli",
 		};
-		enum moderation_result res = moderation_decide(c->st, c->cfg, t, &r, msg, sizeof msg);
+		enum moderation_result res =
+			moderation_decide(c->st, c->cfg, t, &r, msg, sizeof msg);
 		struct store_held h;
 		int have = res != MODERATION_NOTFOUND && res != MODERATION_ERROR &&
 			   store_held_get(c->st, v[i], &h) == STORE_OK;
@@ -456,7 +458,8 @@ int cmd_held_expire(struct ctl *c, int argc, char **argv)
 		size_t n = 0;
 		if ((only && only != l) || l->hold_expire <= 0)
 			continue;
-		if ((rc = store_held_expired(c->st, l->name, now - l->hold_expire, 0, &v, &n)) != 0) {
+		rc = store_held_expired(c->st, l->name, now - l->hold_expire, 0, &v, &n);
+		if (rc != 0) {
 			rc = ctl_store_fail(c, rc, "finding expired held posts");
 			goto out;
 		}

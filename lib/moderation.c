@@ -93,6 +93,23 @@ static int own_address(const struct list_cfg *l, const char *addr)
 	       !ascii_strncasecmp(addr, l->local, ll) && (addr + ll == at || addr[ll] == '-');
 }
 
+/* A duration as a person says it: "14 days", "1 hour", "90 seconds". */
+static void duration_text(int64_t secs, char *buf, size_t len)
+{
+	static const struct {
+		int64_t unit;
+		const char *name;
+	} units[] = {{86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}};
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (secs >= units[i].unit && secs % units[i].unit == 0) {
+			int64_t n = secs / units[i].unit;
+			snprintf(buf, len, "%lld %s%s", (long long)n, units[i].name,
+				 n == 1 ? "" : "s");
+			return;
+		}
+	snprintf(buf, len, "%lld seconds", (long long)secs);
+}
+
 /* Tell the poster of held post H (RAW[0..len)) about a decision: template
  * NAME, else the built-in reject notice with FALLBACK as its reason. Not
  * to the null sender, an Auto-Submitted message's sender, an address that
@@ -148,27 +165,33 @@ static int carry_out(struct store *st, const struct config *cfg, const struct te
 
 	if (!l && (r->action == MODERATION_APPROVE || r->action == MODERATION_REJECT ||
 		   r->action == MODERATION_EXPIRE)) {
-		snprintf(msg, msglen, "post %lld: list %s is no longer configured", (long long)h->id,
-			 h->list);
+		snprintf(msg, msglen, "post %lld: list %s is no longer configured",
+			 (long long)h->id, h->list);
 		return STORE_INVAL;
 	}
 	if (r->action == MODERATION_APPROVE || r->action == MODERATION_REJECT ||
 	    r->action == MODERATION_EXPIRE) {
 		rc = store_held_raw(st, h->id, &raw, &len);
 		if (rc != STORE_OK)
-			goto fail;
+			return rc;
 	}
 
-	char received[32], days[32], id[32];
+	char received[32], days[32], id[32], expire[64];
 	fmt_iso8601(h->received, received);
 	snprintf(id, sizeof id, "%lld", (long long)h->id);
 	snprintf(days, sizeof days, "%lld",
 		 l ? (long long)((l->hold_expire + 86399) / 86400) : 0LL);
+	duration_text(l ? l->hold_expire : 0, expire, sizeof expire);
 	const char *reason = r->reason ? r->reason : "";
 	const struct template_var vars[] = {
-		{"held_id", id},	   {"subject", h->subject},  {"reason", reason},
-		{"hold_reason", h->reason}, {"received", received}, {"days", days},
+		{"held_id", id},
+		{"subject", h->subject},
+		{"reason", reason},
+		{"hold_reason", h->reason},
+		{"received", received},
 		{"poster", h->mail_from},
+		{"hold_expire", expire},
+		{"days", days},
 	};
 	const size_t n_vars = sizeof vars / sizeof vars[0];
 
@@ -201,9 +224,9 @@ static int carry_out(struct store *st, const struct config *cfg, const struct te
 		break;
 	}
 	case MODERATION_EXPIRE: {
-		char *why = xasprintf("it was held for a moderator, and no decision came within "
-				      "%s days",
-				      days);
+		char *why = xasprintf("it was held for a moderator, and no decision came "
+				      "within %s",
+				      expire);
 		rc = tell_poster(st, cfg, tmpl, l, h, raw, len, "post-expired", vars, n_vars, why,
 				 &sent);
 		free(why);
@@ -217,7 +240,6 @@ static int carry_out(struct store *st, const struct config *cfg, const struct te
 		snprintf(msg, msglen, "%s post %lld to %s", verb, (long long)h->id, h->list);
 		break;
 	}
-fail:
 	free(raw);
 	return rc;
 }
@@ -249,7 +271,7 @@ enum moderation_result moderation_decide(struct store *st, const struct config *
 	if (r->reason) {
 		/* What the poster is told and the record keeps: the moderator's
 		 * words, trimmed, within reason. */
-		reason = str_trim(xstrndup(r->reason, MODERATION_REASON_MAX));
+		reason = str_trim(xstrndup(r->reason, strnlen(r->reason, MODERATION_REASON_MAX)));
 		req.reason = reason;
 	}
 	int rc = store_begin(st);

@@ -64,9 +64,10 @@ int store_held_list(struct store *st, const char *list, int all, struct store_he
 	*out = NULL;
 	*n = 0;
 	sqlite3_stmt *s = store_sql(st, SQL_HELD_LIST,
-				    "SELECT " HELD_COLS " FROM held h JOIN messages m ON m.id = h.raw_id"
-				    " WHERE (?1 IS NULL OR h.list = ?1) AND (?2 OR h.status = 'held')"
-				    " ORDER BY h.received, h.id");
+				    "SELECT " HELD_COLS " FROM held h"
+				    " JOIN messages m ON m.id = h.raw_id"
+				    " WHERE (?1 IS NULL OR h.list = ?1)"
+				    " AND (?2 OR h.status = 'held') ORDER BY h.received, h.id");
 	if (!s)
 		return STORE_ERR;
 	store_bind_str_or_null(s, 1, list);
@@ -96,8 +97,8 @@ int store_held_get(struct store *st, int64_t id, struct store_held *out)
 {
 	memset(out, 0, sizeof *out);
 	sqlite3_stmt *s = store_sql(st, SQL_HELD_GET,
-				    "SELECT " HELD_COLS " FROM held h JOIN messages m ON m.id = h.raw_id"
-				    " WHERE h.id = ?");
+				    "SELECT " HELD_COLS " FROM held h"
+				    " JOIN messages m ON m.id = h.raw_id WHERE h.id = ?");
 	if (!s)
 		return STORE_ERR;
 	sqlite3_bind_int64(s, 1, id);

@@ -41,7 +41,8 @@ struct row {
 };
 
 #define R __LINE__
-static const char R_ADMIN[] = "administrative request (subscribe, unsubscribe ...) sent to the list";
+static const char R_ADMIN[] =
+	"administrative request (subscribe, unsubscribe ...) sent to the list";
 static const char R_IMPLICIT[] = "implicit destination: the list's address is not in To or Cc";
 static const char R_RCPTS[] = "too many recipients in To and Cc";
 static const char R_SIZE[] = "message is larger than the list's max_post_size";
@@ -104,10 +105,12 @@ static void test_policy_rows(void)
 		f.size = r->size;
 		policy_decide(&l, &f, &d);
 		test_checks++;
-		if (d.action != r->want || !d.reason || (r->reason && strcmp(d.reason, r->reason))) {
+		if (d.action != r->want || !d.reason ||
+		    (r->reason && strcmp(d.reason, r->reason))) {
 			fprintf(stderr, "%s:%d: FAIL: got %s \"%s\", want %s \"%s\"\n", __FILE__,
-				r->line, policy_action_name(d.action), d.reason ? d.reason : "(null)",
-				policy_action_name(r->want), r->reason ? r->reason : "*");
+				r->line, policy_action_name(d.action),
+				d.reason ? d.reason : "(null)", policy_action_name(r->want),
+				r->reason ? r->reason : "*");
 			test_failures++;
 		}
 	}
@@ -140,7 +143,9 @@ static void test_admin_commands(void)
 	test_checks += 2;
 
 	static const char *const body_yes[] = {
-		"unsubscribe\n", "\n\n  unsubscribe  \r\n\r\n", "unsubscribe\n-- \nAlice\nPhone 123\n",
+		"unsubscribe\n",
+		"\n\n  unsubscribe  \r\n\r\n",
+		"unsubscribe\n-- \nAlice\nPhone 123\n",
 		"unsubscribe\n\nOn Monday, Bob wrote:\n> a post\n> more\n",
 		"> quoted\nremove me\n", "help", NULL};
 	static const char *const body_no[] = {
@@ -197,7 +202,8 @@ static void test_header_facts(void)
 	CHECK_INT(f.implicit_destination, 1);
 	CHECK_INT(f.n_recipients, 0);
 	/* the list in Cc, in other case, with a display name; an L-*@D counts */
-	facts("From: a@example.org\r\nTo: b@example.org\r\nCc: \"The List\" <DIALOGUE@Lists.Example.Org>\r\n",
+	facts("From: a@example.org\r\nTo: b@example.org\r\n"
+	      "Cc: \"The List\" <DIALOGUE@Lists.Example.Org>\r\n",
 	      &f);
 	CHECK_INT(f.implicit_destination, 0);
 	CHECK_INT(f.n_recipients, 2);
@@ -276,7 +282,8 @@ static char *last_mail_to(const char *addr)
 	if (sqlite3_open(db, &h) != SQLITE_OK)
 		return NULL;
 	if (sqlite3_prepare_v2(h,
-			       "SELECT m.body FROM outbound o JOIN outbound_msgs m ON m.id = o.msg_id"
+			       "SELECT m.body FROM outbound o"
+			       " JOIN outbound_msgs m ON m.id = o.msg_id"
 			       " WHERE o.recipient = ? ORDER BY o.id DESC LIMIT 1",
 			       -1, &s, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
