@@ -117,6 +117,8 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		smtp_session_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
+	if (!strcmp(r.addr, "postmaster") && cfg->n_lists) /* bare <Postmaster> */
+		snprintf(r.addr, sizeof r.addr, "postmaster@%s", cfg->lists[0].domain);
 	switch (route_rcpt(cfg, r.addr, &rt)) {
 	case ROUTE_OK:
 		break;

@@ -154,9 +154,19 @@ enum smtp_path_result smtp_parse_rcpt(const char *arg, struct smtp_rcpt_args *ou
 	const char *p = after_keyword(arg, "TO:");
 	if (!p)
 		return SMTP_PATH_SYNTAX;
-	enum smtp_path_result r = parse_path(&p, out->addr, 0);
-	if (r != SMTP_PATH_OK)
-		return r;
+	/* RFC 5321 4.1.1.3: "<Postmaster>" without a domain must be accepted;
+	 * the caller adds the domain it stands for. */
+	const char *q = p;
+	while (*q == ' ')
+		q++;
+	if (!ascii_strncasecmp(q, "<postmaster>", 12)) {
+		strcpy(out->addr, "postmaster");
+		p = q + 12;
+	} else {
+		enum smtp_path_result r = parse_path(&p, out->addr, 0);
+		if (r != SMTP_PATH_OK)
+			return r;
+	}
 	while (*p == ' ')
 		p++;
 	return *p ? SMTP_PATH_PARAM : SMTP_PATH_OK;

@@ -66,7 +66,8 @@ struct smtp_rcpt_args {
 	char addr[ADDRESS_MAX + 1];
 };
 
-/* ARG is what follows "MAIL " / "RCPT ". A source route (<@a,@b:u@d>) is
+/* ARG is what follows "MAIL " / "RCPT ". RCPT TO:<Postmaster> (no
+ * domain) gives the address "postmaster". A source route (<@a,@b:u@d>) is
  * accepted and dropped (RFC 5321 4.1.2, C.). A space after the colon is
  * tolerated as most MTAs do. */
 enum smtp_path_result smtp_parse_mail(const char *arg, struct smtp_mail_args *out);

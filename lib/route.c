@@ -81,6 +81,19 @@ enum route_result route_rcpt(const struct config *cfg, const char *addr, struct 
 	enum route_result r = ROUTE_NOT_OURS;
 	if (config_is_list_domain(cfg, domain)) {
 		r = ROUTE_UNKNOWN_USER;
+		/* RFC 5321 4.5.1: every domain we take mail for has a postmaster.
+		 * Ours reaches the moderators of the domain's first list, like
+		 * L-owner@D. */
+		if (!ascii_strcasecmp(local, "postmaster")) {
+			for (size_t i = 0; i < cfg->n_lists; i++) {
+				if (ascii_strcasecmp(cfg->lists[i].domain, domain))
+					continue;
+				out->list = &cfg->lists[i];
+				out->kind = RCPT_OWNER;
+				free(buf);
+				return ROUTE_OK;
+			}
+		}
 		for (size_t i = 0; i < cfg->n_lists; i++) {
 			const struct list_cfg *l = &cfg->lists[i];
 			if (ascii_strcasecmp(l->domain, domain) || !match_list(l, local, out))

@@ -269,6 +269,16 @@ def test_routing_accepts_list_addresses(live_shared, lst):
         c.expect("RSET", 250)
 
 
+def test_postmaster_accepted(live_shared):
+    # RFC 5321 4.5.1 and 4.1.1.3: postmaster at our domain, and bare.
+    with session(live_shared) as c:
+        c.expect("MAIL FROM:<a@example.com>", 250)
+        c.expect("RCPT TO:<postmaster%s>" % D, 250, "2.1.5")
+        c.expect("RCPT TO:<Postmaster>", 250, "2.1.5")
+        c.expect("RCPT TO:<postmaster@example.org>", 550, "5.7.1")
+        c.expect("RSET", 250)
+
+
 @pytest.mark.parametrize("local", ["nobody", "dialogue-nothing", "dialoguex", "steering-",
                                    "dialogue-confirm", "postmaster-dialogue", "x-dialogue"])
 def test_unknown_local_part(live_shared, local):

@@ -219,7 +219,11 @@ static void test_routes(void)
 	CHECK_INT(route_rcpt(c, "dialogue-join+x@lists.example.org", &r), ROUTE_UNKNOWN_USER);
 	CHECK_INT(route_rcpt(c, "dialogue-admin@lists.example.org", &r), ROUTE_UNKNOWN_USER);
 	CHECK_INT(route_rcpt(c, "dialoguex@lists.example.org", &r), ROUTE_UNKNOWN_USER);
-	CHECK_INT(route_rcpt(c, "postmaster@lists.example.org", &r), ROUTE_UNKNOWN_USER);
+	CHECK_INT(route_rcpt(c, "postmaster@lists.example.org", &r), ROUTE_OK);
+	CHECK_INT(r.kind, RCPT_OWNER);
+	CHECK_STR(r.list->name, "dialogue");
+	CHECK_INT(route_rcpt(c, "PostMaster@lists.example.org", &r), ROUTE_OK);
+	CHECK_INT(route_rcpt(c, "postmaster@example.org", &r), ROUTE_NOT_OURS);
 	CHECK_INT(route_rcpt(c, "dialogue@example.org", &r), ROUTE_NOT_OURS);
 	CHECK_INT(route_rcpt(c, "victim@gmail.com", &r), ROUTE_NOT_OURS);
 	CHECK_INT(route_rcpt(c, "not an address", &r), ROUTE_BAD_SYNTAX);

@@ -86,6 +86,10 @@ static void test_rcpt(void)
 	CHECK_INT(smtp_parse_rcpt("TO:<>", &r), SMTP_PATH_ADDRESS);
 	CHECK_INT(smtp_parse_rcpt("TO:<x@y.org> NOTIFY=NEVER", &r), SMTP_PATH_PARAM);
 	CHECK_INT(smtp_parse_rcpt("FROM:<x@y.org>", &r), SMTP_PATH_SYNTAX);
+	CHECK_INT(smtp_parse_rcpt("TO:<Postmaster>", &r), SMTP_PATH_OK);
+	CHECK_STR(r.addr, "postmaster");
+	CHECK_INT(smtp_parse_rcpt("TO:<postmaster>x", &r), SMTP_PATH_PARAM);
+	CHECK_INT(smtp_parse_rcpt("TO:<post>", &r), SMTP_PATH_ADDRESS);
 }
 
 static void test_helo(void)
