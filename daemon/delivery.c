@@ -58,6 +58,7 @@ struct delivery {
 	struct out_msg cache[BODY_CACHE];
 	size_t cache_next;
 	int stopping;
+	int replacing_client; /* the old pool's unfinished work comes back */
 	void (*drained)(void *); /* delivery_drain's callback, until it ran */
 	void *drained_arg;
 };
@@ -193,8 +194,8 @@ static void job_done(struct smtp_client_txn *t, void *arg)
 			add_result(d, j->row_ids[i], "failed", 0, err);
 			continue;
 		}
-		if (d->stopping) {
-			/* Not the relay's fault: try again as soon as we are back. */
+		if (d->stopping || d->replacing_client) {
+			/* Not the relay's fault: try again as soon as we can. */
 			add_result(d, j->row_ids[i], "queued", now, err);
 			continue;
 		}
@@ -394,7 +395,9 @@ void delivery_set_config(struct delivery *d, const struct config *cfg)
 	}
 	if (d->client) {
 		log_info("delivery: relay settings changed; reconnecting");
-		smtp_client_free(d->client); /* its transactions come back deferred */
+		d->replacing_client = 1;
+		smtp_client_free(d->client); /* its transactions come back queued */
+		d->replacing_client = 0;
 	}
 	struct smtp_client_opts o = {
 		.host = cfg->relay.host,

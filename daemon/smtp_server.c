@@ -33,6 +33,7 @@ static void session_io_event(struct bufferevent *bev, short what, void *arg);
 static void session_process(struct smtp_session *s);
 static void session_free(struct smtp_session *s);
 static void session_finish_close(struct smtp_session *s);
+static size_t pending_output(struct smtp_session *s);
 
 void smtp_session_enter(struct smtp_session *s, enum smtp_state st)
 {
@@ -123,6 +124,7 @@ void smtp_start_tls(struct smtp_session *s, SSL *ssl)
 	s->bev = tls_bev;
 	bufferevent_setcb(s->bev, session_io_read, session_io_write, session_io_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH_WATERMARK);
+	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_LOW_WATERMARK, 0);
 	smtp_set_timeout(s, s->srv->cfg->command_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	smtp_session_enter(s, ST_TLS_HANDSHAKE);
@@ -279,6 +281,14 @@ static void session_process(struct smtp_session *s)
 		case ST_READY:
 		case ST_MAIL:
 		case ST_RCPT:
+			/* A pipelining client that does not read its replies must
+			 * not make us buffer them without end: stop taking its
+			 * commands until the output drains (session_io_write). */
+			if (pending_output(s) > OUTPUT_HIGH_WATERMARK) {
+				s->output_blocked = 1;
+				bufferevent_disable(s->bev, EV_READ);
+				goto out;
+			}
 			if (!read_command(s, in))
 				goto out;
 			continue;
@@ -356,8 +366,16 @@ static void session_finish_close(struct smtp_session *s)
 static void session_io_write(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
-	if (s->state == ST_CLOSING)
+	if (s->state == ST_CLOSING) {
 		session_finish_close(s);
+		return;
+	}
+	if (s->output_blocked && pending_output(s) <= OUTPUT_LOW_WATERMARK) {
+		s->output_blocked = 0;
+		if (s->state != ST_COMMIT && s->state != ST_TLS_HANDSHAKE)
+			bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+	}
 }
 
 static void session_io_event(struct bufferevent *bev, short what, void *arg)
@@ -479,17 +497,37 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	srv->n_sessions++;
 	bufferevent_setcb(bev, session_io_read, session_io_write, session_io_event, s);
 	bufferevent_setwatermark(bev, EV_READ, 0, INPUT_HIGH_WATERMARK);
+	bufferevent_setwatermark(bev, EV_WRITE, OUTPUT_LOW_WATERMARK, 0);
 	smtp_set_timeout(s, cfg->command_timeout);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	log_info("smtp %llu: connect from %s", (unsigned long long)s->id, ip);
 	smtp_reply(s, "220 %s ESMTP dialogue", cfg->hostname);
 }
 
+static void resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_server *srv = arg;
+	if (srv->shutting_down)
+		return;
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
 static void on_listener_error(struct evconnlistener *l, void *arg)
 {
+	struct smtp_server *srv = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	/* EMFILE and friends: back off instead of spinning on accept(). */
-	log_err("smtp: accept failed: %s", evutil_socket_error_to_string(err));
+	/* EMFILE and friends: the pending connection stays in the kernel's
+	 * queue, so accept() would fail again at once. Pause all listeners
+	 * for a second instead of spinning (one log line per pause). */
+	log_err("smtp: accept failed: %s; pausing new connections for 1s",
+		evutil_socket_error_to_string(err));
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		evconnlistener_disable(srv->listeners[i]);
+	if (!srv->accept_pause)
+		srv->accept_pause = evtimer_new(srv->base, resume_accepting, srv);
+	struct timeval tv = {1, 0};
+	evtimer_add(srv->accept_pause, &tv);
 }
 
 struct smtp_server *smtp_server_new(struct event_base *base, struct intake *in)
@@ -602,5 +640,7 @@ void smtp_server_free(struct smtp_server *srv)
 	free(srv->listeners);
 	if (srv->shutdown_timer)
 		event_free(srv->shutdown_timer);
+	if (srv->accept_pause)
+		event_free(srv->accept_pause);
 	free(srv);
 }

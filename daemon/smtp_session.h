@@ -14,6 +14,10 @@
 #include "intake.h"
 #include "smtp_parse.h"
 
+/* Replies waiting to be written past which a session's commands wait. */
+#define OUTPUT_HIGH_WATERMARK (64 * 1024)
+#define OUTPUT_LOW_WATERMARK (16 * 1024)
+
 /* Unprocessed input we buffer before we stop reading from a peer. */
 #define INPUT_HIGH_WATERMARK (256 * 1024)
 
@@ -42,6 +46,7 @@ struct smtp_session {
 	struct intake_msg *tx;      /* the transaction being built */
 	struct intake_msg *pending; /* handed to the intake, not yet committed */
 	size_t rcpt_accepted;
+	int output_blocked; /* commands wait until replies drain */
 	struct smtp_data data;
 	size_t data_counted; /* of data.buf.len, already in srv->data_bytes */
 	struct event *linger_ev; /* TLS: waits for the socket to drain on close */
@@ -62,6 +67,7 @@ struct smtp_server {
 	size_t data_bytes; /* DATA buffered in memory across all sessions */
 	int shutting_down;
 	struct event *shutdown_timer;
+	struct event *accept_pause; /* listeners paused after accept() failed */
 	void (*shutdown_done)(void *);
 	void *shutdown_arg;
 };

@@ -372,7 +372,9 @@ char *rewrite_recipient_head(const struct config *cfg, const struct list_cfg *l,
 	if (one_click)
 		rw_fold_word(&w, url.buf, url.len);
 	rw_fold_end(&w);
-	if (one_click)
+	/* RFC 8058 3.1: one-click only ever names an HTTPS URI; a plain http
+	 * URL (a test or a site behind no TLS) stays an ordinary link. */
+	if (one_click && !ascii_strncasecmp(cfg->base_url, "https://", 8))
 		sbuf_adds(&b, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
 	free(mailto);
 	sbuf_free(&url);
@@ -406,11 +408,18 @@ static int list_id_names(const char *v, const struct list_cfg *l)
 
 	if (!lt)
 		hit = trimmed_is(v, strlen(v), id);
-	for (; lt && !hit; lt = strchr(lt + 1, '<')) {
+	/* One pass: each '>' closes the nearest '<' before it, and the search
+	 * goes on after that '>' ("<<<<...>" must not cost a scan per '<'). */
+	while (lt && !hit) {
 		const char *gt = strchr(lt, '>');
 		if (!gt)
 			break;
-		hit = trimmed_is(lt + 1, (size_t)(gt - lt - 1), id);
+		const char *open = lt;
+		for (const char *p = lt; p < gt; p++)
+			if (*p == '<')
+				open = p;
+		hit = trimmed_is(open + 1, (size_t)(gt - open - 1), id);
+		lt = strchr(gt + 1, '<');
 	}
 	free(id);
 	return hit;

@@ -32,7 +32,8 @@ char *rewrite_post(const struct config *cfg, const struct list_cfg *l, const cha
 
 /* Per-copy header lines, CRLF-terminated: List-Unsubscribe with the mailto
  * form and, when TOKEN is set and the web is configured, the one-click URL
- * BASE/L/unsubscribe/TOKEN plus List-Unsubscribe-Post (RFC 8058). Batched
+ * BASE/L/unsubscribe/TOKEN, plus List-Unsubscribe-Post (RFC 8058) when BASE
+ * is https (RFC 8058 allows one-click only over HTTPS). Batched
  * copies pass TOKEN = NULL. Caller frees. */
 char *rewrite_recipient_head(const struct config *cfg, const struct list_cfg *l,
 			     const char *token);

@@ -18,7 +18,7 @@
 #include "msg_text.h"
 #include "util.h"
 
-#define NOTICE_HEADER_MAX (64 * 1024) /* of the original's header we attach */
+#define NOTICE_HEADER_MAX (16 * 1024) /* of the original's identifying fields we attach */
 #define NOTICE_SUBJECT_MAX 200        /* bytes of the original subject quoted */
 #define NOTICE_REASON_MAX 2000
 #define QP_LINE 76
@@ -141,8 +141,8 @@ static void add_base64(struct sbuf *b, const char *s, size_t n)
 	}
 }
 
-/* The original's header fields (CRLF, capped), its decoded subject and its
- * Message-ID when it has a usable one. */
+/* The original's identifying header fields (CRLF, capped), its decoded
+ * subject and its Message-ID when it has a usable one. */
 static void read_original(const char *raw, size_t len, struct sbuf *head, char **subject,
 			  char **msgid)
 {
@@ -153,7 +153,12 @@ static void read_original(const char *raw, size_t len, struct sbuf *head, char *
 	*msgid = NULL;
 	rw_iter_init(&it, raw, len);
 	while (rw_next(&it, &f)) {
-		if (head->len < NOTICE_HEADER_MAX) {
+		/* Only the fields that identify the message: a notice must not
+		 * carry a forger's arbitrary headers back out to a third party. */
+		int quoted = rw_field_is(&it, &f, "From") || rw_field_is(&it, &f, "To") ||
+			     rw_field_is(&it, &f, "Cc") || rw_field_is(&it, &f, "Subject") ||
+			     rw_field_is(&it, &f, "Date") || rw_field_is(&it, &f, "Message-ID");
+		if (quoted && head->len < NOTICE_HEADER_MAX) {
 			size_t n = f.end - f.start;
 			size_t room = NOTICE_HEADER_MAX - head->len;
 			rw_add_crlf(head, it.raw + f.start, n < room ? n : room);

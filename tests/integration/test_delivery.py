@@ -176,7 +176,7 @@ def check_post_copy(txn, msgid, subject, one_click_base=None, archive_base=None)
     # Exactly the list's List-* fields, once each: the original's are gone.
     names = [k for k in txn.raw().keys() if k.lower().startswith("list-")]
     want = {"list-id", "list-post", "list-help", "list-subscribe", "list-unsubscribe"}
-    if one_click_base:
+    if one_click_base and one_click_base.startswith("https://"):
         want.add("list-unsubscribe-post")
     if archive_base:
         want.add("list-archive")
@@ -200,7 +200,11 @@ def check_post_copy(txn, msgid, subject, one_click_base=None, archive_base=None)
                          r"/dialogue/unsubscribe/([A-Za-z0-9_.~-]{16,})", unsub[1])
         assert m, "%s: one-click URL %r (base %s)" % (where, unsub[1], one_click_base)
         token = m.group(1)
-        assert txn.header("List-Unsubscribe-Post").strip() == "List-Unsubscribe=One-Click", where
+        if one_click_base.startswith("https://"):
+            assert txn.header("List-Unsubscribe-Post").strip() == "List-Unsubscribe=One-Click", \
+                where
+        else:  # RFC 8058: one-click only over HTTPS
+            assert not txn.headers("List-Unsubscribe-Post"), where
     else:
         assert unsub == ["mailto:dialogue-leave@%s" % DOMAIN], \
             "%s: List-Unsubscribe %r (mailto only expected)" % (
@@ -475,8 +479,13 @@ def test_silent_relay_times_out_and_is_deferred(daemons, monkeypatch):
                 "last_error should say it timed out: %r" % r
         silent.close()
         sink.start()
-        ctl_ok(d.conf, "queue", "retry")
-        sink.wait_copies(2, msgid, timeout=15)
+        # The 1 s timeouts stay in force; on a loaded machine one slow reply
+        # from the real sink defers a copy again, so keep asking for a retry
+        # until both copies are in (the daemon never sends one twice).
+        def delivered():
+            ctl_ok(d.conf, "queue", "retry")
+            return sum(sink.recipients(msgid).values()) >= 2
+        wait_for(delivered, 30, interval=1.0, what="both copies after the relay came back")
         wait_drained(d)
         assert sink.recipients(msgid) == {m: 1 for m in each}
     finally:
@@ -556,8 +565,12 @@ def test_nonmember_hold_keeps_it_for_moderators(daemons, sink):
     post(d, frm=OUTSIDER, subject="held one")
     wait_for(lambda: list_info(d)["held"] == 1, 20, interval=0.1, what="held count 1")
     sentinel(d, sink, len(each))
-    assert len(sink.transactions()) == len(each), sink.transactions()
-    assert len(queue(d, "--all")) == len(each)
+    # Nothing but the sentinel reaches the members; the moderators' notice
+    # and the poster's "awaits moderation" (test_moderation_mail.py) may.
+    told = (OUTSIDER, harness.DEFAULT_LISTS[LIST]["moderators"])
+    others = [t for t in sink.transactions() if not set(t.rcpt_tos) <= set(told)]
+    assert len(others) == len(each), sink.transactions()
+    assert len([r for r in queue(d, "--all") if r["recipient"] not in told]) == len(each)
     try:
         held = ctl_ok(d.conf, "held", "list", LIST)
     except CtlError as e:
