@@ -1,5 +1,6 @@
 /* smtp_commands: one function per SMTP verb, each checking the session
  * state and its argument before acting (RFC 5321 4.1.1, 4.1.4). */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,7 @@ static void cmd_helo(struct smtp_session *s, const char *arg, int esmtp)
 		return;
 	}
 	smtp_tx_reset(s);
+	s->fwd_ip[0] = '\0';
 	snprintf(s->helo, sizeof s->helo, "%s", arg);
 	s->esmtp = esmtp;
 	smtp_session_enter(s, ST_READY);
@@ -34,6 +36,8 @@ static void cmd_helo(struct smtp_session *s, const char *arg, int esmtp)
 	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
 	if (s->srv->tls && !s->tls)
 		smtp_reply(s, "250-STARTTLS");
+	if (s->xforward_ok)
+		smtp_reply(s, "250-XFORWARD NAME ADDR PROTO HELO SOURCE");
 	smtp_reply(s, "250 HELP");
 }
 
@@ -223,6 +227,65 @@ static void cmd_starttls(struct smtp_session *s, const char *arg)
 	smtp_start_tls(s, ssl);
 }
 
+/* XFORWARD (Postfix's extension): a trusted MTA in front of us names its
+ * own client, whose address then counts for the rate limits. Only peers
+ * in xforward_hosts may; it applies to the next transaction only. */
+static void cmd_xforward(struct smtp_session *s, const char *arg)
+{
+	if (!s->xforward_ok) {
+		smtp_session_error(s, "550 5.7.0 XFORWARD not authorized for %s", s->client_ip);
+		return;
+	}
+	if (s->state != ST_READY) {
+		smtp_session_error(s, "503 5.5.1 XFORWARD only between transactions, after EHLO");
+		return;
+	}
+	char ip[INET6_ADDRSTRLEN] = "";
+	int have_ip = 0;
+	for (const char *p = arg; *p;) {
+		while (*p == ' ')
+			p++;
+		size_t n = strcspn(p, " ");
+		if (!n)
+			break;
+		const char *eq = memchr(p, '=', n);
+		if (!eq || eq == p) {
+			smtp_session_error(s, "501 5.5.4 Syntax: XFORWARD attribute=value...");
+			return;
+		}
+		size_t kl = (size_t)(eq - p), vl = n - kl - 1;
+		if (kl == 4 && !ascii_strncasecmp(p, "ADDR", 4)) {
+			const char *v = eq + 1;
+			if (vl > 5 && !ascii_strncasecmp(v, "IPV6:", 5)) {
+				v += 5;
+				vl -= 5;
+			}
+			unsigned char buf[16];
+			char tmp[INET6_ADDRSTRLEN];
+			if (vl && vl < sizeof tmp && v[0] != '[') {
+				memcpy(tmp, v, vl);
+				tmp[vl] = '\0';
+				if (inet_pton(AF_INET, tmp, buf) == 1 || inet_pton(AF_INET6, tmp, buf) == 1) {
+					memcpy(ip, tmp, vl + 1);
+					have_ip = 1;
+				}
+			}
+		} else if (!((kl == 4 && (!ascii_strncasecmp(p, "NAME", 4) ||
+					  !ascii_strncasecmp(p, "HELO", 4) ||
+					  !ascii_strncasecmp(p, "PORT", 4))) ||
+			     (kl == 5 && !ascii_strncasecmp(p, "PROTO", 5)) ||
+			     (kl == 5 && !ascii_strncasecmp(p, "IDENT", 5)) ||
+			     (kl == 6 && !ascii_strncasecmp(p, "SOURCE", 6)))) {
+			smtp_session_error(s, "501 5.5.4 Bad XFORWARD attribute name");
+			return;
+		}
+		p += n;
+	}
+	if (have_ip)
+		memcpy(s->fwd_ip, ip, sizeof s->fwd_ip);
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
 static void cmd_rset(struct smtp_session *s, const char *arg)
 {
 	if (*arg) {
@@ -230,6 +293,7 @@ static void cmd_rset(struct smtp_session *s, const char *arg)
 		return;
 	}
 	smtp_tx_reset(s);
+	s->fwd_ip[0] = '\0';
 	if (s->state != ST_INIT)
 		smtp_session_enter(s, ST_READY);
 	smtp_reply(s, "250 2.0.0 Ok");
@@ -290,6 +354,7 @@ static void (*const handlers[])(struct smtp_session *, const char *) = {
 	[SMTP_RCPT] = cmd_rcpt,	     [SMTP_DATA] = cmd_data,	   [SMTP_RSET] = cmd_rset,
 	[SMTP_NOOP] = cmd_noop,	     [SMTP_QUIT] = cmd_quit,	   [SMTP_VRFY] = cmd_vrfy,
 	[SMTP_EXPN] = cmd_expn,	     [SMTP_HELP] = cmd_help,	   [SMTP_STARTTLS] = cmd_starttls,
+	[SMTP_XFORWARD] = cmd_xforward,
 	[SMTP_UNKNOWN] = cmd_unknown,
 };
 

@@ -1,5 +1,6 @@
 #include "smtp_parse.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ static const struct {
 	{"RCPT", SMTP_RCPT}, {"DATA", SMTP_DATA}, {"RSET", SMTP_RSET},
 	{"NOOP", SMTP_NOOP}, {"QUIT", SMTP_QUIT}, {"VRFY", SMTP_VRFY},
 	{"EXPN", SMTP_EXPN}, {"HELP", SMTP_HELP}, {"STARTTLS", SMTP_STARTTLS},
+	{"XFORWARD", SMTP_XFORWARD},
 };
 
 enum smtp_verb smtp_parse_verb(const char *line, const char **arg)
@@ -271,4 +273,16 @@ void smtp_parse_ehlo(const char *text, struct smtp_ehlo_caps *caps)
 #undef IS
 		line = end;
 	}
+}
+
+int smtp_ip_listed(const char *ip, char *const *list, size_t n)
+{
+	unsigned char a[16], b[16];
+	int fa = inet_pton(AF_INET, ip, a) == 1 ? AF_INET : inet_pton(AF_INET6, ip, a) == 1 ? AF_INET6 : 0;
+	if (!fa)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (inet_pton(fa, list[i], b) == 1 && !memcmp(a, b, fa == AF_INET ? 4 : 16))
+			return 1;
+	return 0;
 }

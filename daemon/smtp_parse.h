@@ -27,6 +27,7 @@ enum smtp_verb {
 	SMTP_EXPN,
 	SMTP_HELP,
 	SMTP_STARTTLS,
+	SMTP_XFORWARD,
 	SMTP_UNKNOWN
 };
 
@@ -72,6 +73,10 @@ struct smtp_rcpt_args {
  * tolerated as most MTAs do. */
 enum smtp_path_result smtp_parse_mail(const char *arg, struct smtp_mail_args *out);
 enum smtp_path_result smtp_parse_rcpt(const char *arg, struct smtp_rcpt_args *out);
+
+/* Is numeric address IP one of LIST[0..n) (numeric addresses; compared
+ * as binary addresses, so "::1" and "0:0::1" match)? */
+int smtp_ip_listed(const char *ip, char *const *list, size_t n);
 
 /* EHLO/HELO argument: a domain or an address literal, nothing else. */
 int smtp_valid_helo(const char *arg);

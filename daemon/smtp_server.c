@@ -240,7 +240,10 @@ static void data_done(struct smtp_session *s)
 	s->tx = NULL;
 	s->rcpt_accepted = 0;
 	m->helo = xstrdup(s->helo);
-	m->client_ip = xstrdup(s->client_ip);
+	/* Behind an MTA that forwards its client (XFORWARD), the rate limits
+	 * and the trace must see that client, not the MTA. */
+	m->client_ip = xstrdup(s->fwd_ip[0] ? s->fwd_ip : s->client_ip);
+	s->fwd_ip[0] = '\0';
 	m->len = s->data.buf.len;
 	m->data = sbuf_detach(&s->data.buf);
 	m->received = now_epoch();
@@ -490,6 +493,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	s->id = ++srv->next_id;
 	s->state = ST_INIT;
 	snprintf(s->client_ip, sizeof s->client_ip, "%s", ip);
+	s->xforward_ok = smtp_ip_listed(ip, cfg->xforward_hosts, cfg->n_xforward_hosts);
 	s->next = srv->sessions;
 	if (srv->sessions)
 		srv->sessions->prev = s;

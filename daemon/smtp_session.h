@@ -47,6 +47,8 @@ struct smtp_session {
 	struct intake_msg *pending; /* handed to the intake, not yet committed */
 	size_t rcpt_accepted;
 	int output_blocked; /* commands wait until replies drain */
+	int xforward_ok;    /* the peer is in xforward_hosts */
+	char fwd_ip[INET6_ADDRSTRLEN]; /* XFORWARD ADDR for the next transaction, "" */
 	struct smtp_data data;
 	size_t data_counted; /* of data.buf.len, already in srv->data_bytes */
 	struct event *linger_ev; /* TLS: waits for the socket to drain on close */

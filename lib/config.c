@@ -3,6 +3,7 @@
  * "unknown key" check all follow from one place. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -30,7 +31,8 @@ enum key_type {
 	K_LISTEN,    /* struct listen_addr * + size_t count */
 	K_ENDPOINT,  /* one struct listen_addr */
 	K_DURATIONS, /* int64_t * + size_t count */
-	K_ADDRESS    /* one valid address, lowercased domain */
+	K_ADDRESS,   /* one valid address, lowercased domain */
+	K_IPS        /* like K_WORDS, each a numeric IPv4 or IPv6 address */
 };
 
 struct key_def {
@@ -71,6 +73,8 @@ static const struct key_def server_keys[] = {
 	{"confirm_per_ip_per_hour", K_LONG, C(confirm_per_ip_per_hour), 0, 0, 100000, NULL, "30"},
 	{"auto_replies_per_day", K_LONG, C(auto_replies_per_day), 0, 0, 100000, NULL, "10"},
 	{"templates", K_PATH, C(templates), 0, 0, 0, NULL, "templates"},
+	{"xforward_hosts", K_IPS, C(xforward_hosts), C(n_xforward_hosts), 0, 0, NULL,
+	 "127.0.0.1, ::1"},
 	{NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -350,9 +354,18 @@ static int set_value(struct parser *p, void *base, const struct key_def *k, cons
 		}
 		return -1;
 	case K_WORDS:
+	case K_IPS:
 	case K_ADDRESSES: {
 		size_t n;
 		char **w = split_words(v, &n);
+		for (size_t i = 0; i < n && k->type == K_IPS; i++) {
+			unsigned char buf[16];
+			if (inet_pton(AF_INET, w[i], buf) != 1 && inet_pton(AF_INET6, w[i], buf) != 1) {
+				fail(p, "%s: '%s' is not a numeric IP address", k->name, w[i]);
+				free_words(w, n);
+				return -1;
+			}
+		}
 		for (size_t i = 0; i < n && k->type == K_ADDRESSES; i++) {
 			char *norm = address_normalize(w[i]);
 			if (!norm) {
@@ -763,6 +776,7 @@ void config_free(struct config *cfg)
 	free(cfg->tls_certificate);
 	free(cfg->tls_key);
 	free(cfg->templates);
+	free_words(cfg->xforward_hosts, cfg->n_xforward_hosts);
 	free(cfg->relay.host);
 	free(cfg->relay.port);
 	free(cfg->retry);

@@ -66,6 +66,8 @@ struct config {
 	long confirm_per_ip_per_hour;
 	long auto_replies_per_day;
 	char *templates; /* resolved directory */
+	char **xforward_hosts; /* peers whose XFORWARD we believe (numeric IPs) */
+	size_t n_xforward_hosts;
 
 	/* [delivery] */
 	struct listen_addr relay;

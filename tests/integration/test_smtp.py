@@ -755,3 +755,39 @@ def test_listen_on_two_addresses(daemons):
         mid = new_msgid("v6")
         check(c.transaction("a@example.com", [POST], make_message(mid)), 250, None, "over IPv6")
     wait_archived(d.conf, "dialogue", [mid])
+
+
+def test_xforward_from_trusted_peer(daemon):
+    """Behind an MTA (Postfix with smtp_send_xforward_command = yes), the
+    forwarded client address is what dialogued records and rate-limits."""
+    import sqlite3
+    mid = new_msgid("xforward")
+    with session(daemon) as c:
+        r = c.ehlo()
+        assert "XFORWARD" in r.text, r  # 127.0.0.1 is in xforward_hosts by default
+        c.expect("XFORWARD NAME=client.example ADDR=192.0.2.7 PROTO=ESMTP HELO=client.example",
+                 250)
+        c.expect("XFORWARD FOO=bar", 501)
+        r = c.transaction("a@example.com", [POST], make_message(mid))
+        check(r, 250, None, "end of data")
+        c.expect("MAIL FROM:<a@example.com>", 250)
+        c.expect("XFORWARD ADDR=192.0.2.8", 503)  # not inside a transaction
+        c.expect("RSET", 250)
+    wait_archived(daemon.conf, "dialogue", [mid])
+    db = sqlite3.connect(str(daemon.conf.dir / "dialogue.db"))
+    try:
+        ips = [row[0] for row in db.execute(
+            "SELECT client_ip FROM messages WHERE CAST(raw AS TEXT) LIKE ?",
+            ("%" + mid + "%",))]
+    finally:
+        db.close()
+    assert ips == ["192.0.2.7"], ips
+
+
+def test_xforward_refused_from_untrusted_peer(daemons):
+    d = daemons.make(xforward_hosts="192.0.2.1")
+    with session(d) as c:
+        r = c.ehlo()
+        assert "XFORWARD" not in r.text, r
+        c.expect("XFORWARD ADDR=192.0.2.7", 550, "5.7.0")
+        c.expect("NOOP", 250)
