@@ -246,6 +246,9 @@ static void data_done(struct smtp_session *s)
 	s->fwd_ip[0] = '\0';
 	m->len = s->data.buf.len;
 	m->data = sbuf_detach(&s->data.buf);
+	/* The bytes stay in the memory budget until their commit answers. */
+	s->committing_bytes = s->data_counted;
+	s->data_counted = 0;
 	m->received = now_epoch();
 	m->done = commit_done;
 	m->arg = s;
@@ -261,6 +264,8 @@ static void commit_done(void *arg, int ok, int64_t id)
 {
 	struct smtp_session *s = arg;
 	s->pending = NULL;
+	s->srv->data_bytes -= s->committing_bytes;
+	s->committing_bytes = 0;
 	if (ok) {
 		smtp_reply(s, "250 2.0.0 Ok: queued as %lld", (long long)id);
 		log_info("smtp %llu: %s: accepted message %lld", (unsigned long long)s->id,
@@ -431,6 +436,7 @@ static void session_free(struct smtp_session *s)
 	struct smtp_server *srv = s->srv;
 	if (s->pending)
 		s->pending->done = NULL; /* the commit goes on; nobody to tell */
+	srv->data_bytes -= s->committing_bytes;
 	smtp_tx_reset(s);
 	if (s->linger_ev)
 		event_free(s->linger_ev);

@@ -51,6 +51,7 @@ struct smtp_session {
 	char fwd_ip[INET6_ADDRSTRLEN]; /* XFORWARD ADDR for the next transaction, "" */
 	struct smtp_data data;
 	size_t data_counted; /* of data.buf.len, already in srv->data_bytes */
+	size_t committing_bytes; /* of the message handed to the intake */
 	struct event *linger_ev; /* TLS: waits for the socket to drain on close */
 	int linger_ticks;
 	struct smtp_session *prev, *next;
