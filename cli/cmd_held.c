@@ -308,91 +308,124 @@ static const char *result_name(enum moderation_result r)
 	return "error";
 }
 
-/* Decide IDS[0..n) in turn, each in its own transaction. A post that
- * does not exist is reported and the rest still decided (exit 66); a post
+/* What a run of decisions prints: a line each, or one JSON array. */
+struct report {
+	struct ctl *c;
+	struct json j;
+	enum moderation_action action;
+	int final; /* the exit code the decisions add */
+	int stop;  /* a database failure: decide nothing more */
+};
+
+static void report_begin(struct report *r, struct ctl *c, enum moderation_action action)
+{
+	memset(r, 0, sizeof *r);
+	r->c = c;
+	r->action = action;
+	if (c->json) {
+		out_json_begin(&r->j);
+		json_array_begin(&r->j);
+	}
+}
+
+/* One decision: a post that does not exist is reported (exit 66); a post
  * decided before is a no-op reported as such (exit 0); a database failure
- * stops there. */
+ * stops the run. */
+static void report_one(void *arg, int64_t id, enum moderation_result res, const char *msg)
+{
+	struct report *r = arg;
+	struct ctl *c = r->c;
+	struct store_held h;
+	int have = res != MODERATION_NOTFOUND && res != MODERATION_ERROR &&
+		   store_held_get(c->st, id, &h) == STORE_OK;
+	if (c->json) {
+		json_object_begin(&r->j);
+		json_kv_int(&r->j, "id", id);
+		json_kv_string(&r->j, "action", moderation_action_name(r->action));
+		json_kv_string(&r->j, "result", result_name(res));
+		if (have) {
+			json_kv_string(&r->j, "list", h.list);
+			json_kv_string(&r->j, "status", h.status);
+		} else {
+			json_kv_null(&r->j, "list");
+			json_kv_null(&r->j, "status");
+		}
+		json_kv_string(&r->j, "message", msg);
+		json_object_end(&r->j);
+	}
+	if (have)
+		store_held_clear(&h);
+	switch (res) {
+	case MODERATION_DONE:
+		if (!c->json)
+			printf("%s\n", msg);
+		break;
+	case MODERATION_ALREADY:
+		if (!c->json)
+			printf("%s: nothing done\n", msg);
+		break;
+	case MODERATION_NOTFOUND:
+		cli_err("%s", msg);
+		r->final = EXIT_NOINPUT;
+		break;
+	case MODERATION_ERROR:
+		r->final = decide_fail(msg);
+		r->stop = 1;
+		break;
+	}
+}
+
+static int report_end(struct report *r)
+{
+	int rc = 0;
+	if (r->c->json) {
+		json_array_end(&r->j);
+		rc = out_json_end(&r->j);
+	}
+	return rc ? rc : r->final;
+}
+
+/* The templates for the poster's notices of ACTION (none needed: NULL). */
+static int load_templates(struct ctl *c, enum moderation_action action, struct templates **t)
+{
+	char err[1024];
+	*t = NULL;
+	if (action != MODERATION_REJECT && action != MODERATION_EXPIRE &&
+	    action != MODERATION_WITHDRAW)
+		return 0;
+	*t = template_load(c->cfg->templates, err, sizeof err);
+	return *t ? 0 : cli_fail(EXIT_CONFIG, "templates: %s", err);
+}
+
+/* Decide IDS[0..n) in turn, each in its own transaction (see report_one). */
 static int decide_all(struct ctl *c, enum moderation_action action, char **ids, int n,
 		      const char *reason, int member_too)
 {
 	int64_t *v = xcalloc((size_t)n, sizeof *v);
 	struct templates *t = NULL;
-	struct json j;
-	int rc = 0, final = 0;
+	struct report r;
+	int rc = 0;
 
 	for (int i = 0; i < n; i++)
 		if ((rc = parse_id(ids[i], &v[i])) != 0)
 			goto out;
-	if ((rc = ctl_store(c)) != 0)
+	if ((rc = ctl_store(c)) != 0 || (rc = load_templates(c, action, &t)) != 0)
 		goto out;
-	if (action == MODERATION_REJECT || action == MODERATION_EXPIRE) {
-		char err[1024];
-		t = template_load(c->cfg->templates, err, sizeof err);
-		if (!t) {
-			rc = cli_fail(EXIT_CONFIG, "templates: %s", err);
-			goto out;
-		}
-	}
-	if (c->json) {
-		out_json_begin(&j);
-		json_array_begin(&j);
-	}
-	for (int i = 0; i < n; i++) {
+	report_begin(&r, c, action);
+	for (int i = 0; i < n && !r.stop; i++) {
 		char msg[512];
-		struct moderation_request r = {
+		struct moderation_request req = {
 			.held_id = v[i],
 			.action = action,
 			.reason = reason,
 			.member_too = member_too,
-			.by = action == MODERATION_EXPIRE ? "expiry" : "cli",
+			.by = "cli",
 		};
 		enum moderation_result res =
-			moderation_decide(c->st, c->cfg, t, &r, msg, sizeof msg);
-		struct store_held h;
-		int have = res != MODERATION_NOTFOUND && res != MODERATION_ERROR &&
-			   store_held_get(c->st, v[i], &h) == STORE_OK;
-		if (c->json) {
-			json_object_begin(&j);
-			json_kv_int(&j, "id", v[i]);
-			json_kv_string(&j, "action", moderation_action_name(action));
-			json_kv_string(&j, "result", result_name(res));
-			if (have) {
-				json_kv_string(&j, "list", h.list);
-				json_kv_string(&j, "status", h.status);
-			} else {
-				json_kv_null(&j, "list");
-				json_kv_null(&j, "status");
-			}
-			json_kv_string(&j, "message", msg);
-			json_object_end(&j);
-		}
-		if (have)
-			store_held_clear(&h);
-		switch (res) {
-		case MODERATION_DONE:
-			if (!c->json)
-				printf("%s\n", msg);
-			break;
-		case MODERATION_ALREADY:
-			if (!c->json)
-				printf("%s: nothing done\n", msg);
-			break;
-		case MODERATION_NOTFOUND:
-			cli_err("%s", msg);
-			final = EXIT_NOINPUT;
-			break;
-		case MODERATION_ERROR:
-			final = decide_fail(msg);
-			i = n; /* the database is in trouble: stop here */
-			break;
-		}
+			moderation_decide(c->st, c->cfg, t, &req, msg, sizeof msg);
+		report_one(&r, v[i], res, msg);
 	}
-	if (c->json) {
-		json_array_end(&j);
-		rc = out_json_end(&j);
-	}
-	if (!rc)
-		rc = final;
+	rc = report_end(&r);
 out:
 	template_free(t);
 	free(v);
@@ -443,48 +476,27 @@ int cmd_held_expire(struct ctl *c, int argc, char **argv)
 {
 	char **pos = xcalloc((size_t)argc + 1, sizeof *pos);
 	const struct list_cfg *only = NULL;
-	char **idv = NULL;
-	size_t nid = 0;
+	struct templates *t = NULL;
+	struct report r;
+	size_t n = 0;
 	int npos, rc;
 
 	if ((rc = cli_args(c, argc, argv, NULL, pos, &npos, 0, 1)) != 0)
 		goto out;
-	if ((npos == 1 && (rc = ctl_list(c, pos[0], &only)) != 0) || (rc = ctl_store(c)) != 0)
+	if ((npos == 1 && (rc = ctl_list(c, pos[0], &only)) != 0) || (rc = ctl_store(c)) != 0 ||
+	    (rc = load_templates(c, MODERATION_EXPIRE, &t)) != 0)
 		goto out;
-	int64_t now = now_epoch();
-	for (size_t k = 0; k < c->cfg->n_lists; k++) {
-		const struct list_cfg *l = &c->cfg->lists[k];
-		int64_t *v = NULL;
-		size_t n = 0;
-		if ((only && only != l) || l->hold_expire <= 0)
-			continue;
-		rc = store_held_expired(c->st, l->name, now - l->hold_expire, 0, &v, &n);
-		if (rc != 0) {
-			rc = ctl_store_fail(c, rc, "finding expired held posts");
-			goto out;
-		}
-		idv = xrealloc(idv, (nid + n + 1) * sizeof *idv);
-		for (size_t i = 0; i < n; i++)
-			idv[nid++] = xasprintf("%lld", (long long)v[i]);
-		free(v);
-	}
-	if (nid == 0) {
-		if (c->json) {
-			struct json j;
-			out_json_begin(&j);
-			json_array_begin(&j);
-			json_array_end(&j);
-			rc = out_json_end(&j);
-		} else {
-			printf("no held post has expired\n");
-		}
-		goto out;
-	}
-	rc = decide_all(c, MODERATION_EXPIRE, idv, (int)nid, NULL, 0);
+	report_begin(&r, c, MODERATION_EXPIRE);
+	int mrc = moderation_expire_due(c->st, c->cfg, t, only, now_epoch(), 0, &n, report_one,
+					&r);
+	/* A failed decision was reported; a failed search was not. */
+	if (mrc != STORE_OK && !r.final)
+		r.final = ctl_store_fail(c, mrc, "finding expired held posts");
+	if (n == 0 && !r.final && !c->json)
+		printf("no held post has expired\n");
+	rc = report_end(&r);
 out:
-	for (size_t i = 0; i < nid; i++)
-		free(idv[i]);
-	free(idv);
+	template_free(t);
 	free(pos);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* dialogued: the daemon. Loads the config, opens the store, then runs the
- * event loop: SMTP intake, group commit, archiving. SIGHUP re-reads the
+ * event loop: SMTP intake, group commit, archiving, delivery and the sweep
+ * of the held queue. SIGHUP re-reads the
  * config (a bad one is refused and the old one kept); SIGTERM/SIGINT finish
  * in-flight transactions within 10 seconds and exit. */
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include "archive.h"
 #include "config.h"
 #include "delivery.h"
+#include "housekeeping.h"
 #include "intake.h"
 #include "processor.h"
 #include "secret.h"
@@ -38,6 +40,7 @@ struct daemon {
 	struct intake *intake;
 	struct processor *proc;
 	struct delivery *delivery;
+	struct housekeeping *housekeeping;
 	struct smtp_server *smtp;
 	struct event *sig_term, *sig_int, *sig_hup;
 	int stopping;
@@ -188,6 +191,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	smtp_server_set_config(d->smtp, cfg, tls);
 	processor_set_config(d->proc, cfg, tmpl);
 	delivery_set_config(d->delivery, cfg);
+	housekeeping_set_config(d->housekeeping, cfg, tmpl);
 	template_free(d->tmpl);
 	SSL_CTX_free(d->tls);
 	config_free(d->cfg);
@@ -234,6 +238,10 @@ static int run(struct daemon *d)
 	delivery_set_config(d->delivery, d->cfg);
 	d->proc = processor_new(d->base, d->st, 2, delivery_kick, d->delivery);
 	processor_set_config(d->proc, d->cfg, d->tmpl);
+	/* Notices, posters' mails and expiry of held posts: at the archiving's
+	 * priority, below network I/O. */
+	d->housekeeping = housekeeping_new(d->base, d->st, 2, delivery_kick, d->delivery);
+	housekeeping_set_config(d->housekeeping, d->cfg, d->tmpl);
 	d->intake = intake_new(d->base, d->cfg->database, processor_kick, d->proc, err, sizeof err);
 	if (!d->intake) {
 		log_err("%s", err);
@@ -269,6 +277,7 @@ static void cleanup(struct daemon *d)
 	smtp_server_free(d->smtp);
 	intake_free(d->intake); /* commits anything still queued */
 	processor_free(d->proc);
+	housekeeping_free(d->housekeeping);
 	delivery_free(d->delivery);
 	if (d->deadline)
 		event_free(d->deadline);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "message.h"
+#include "moderation.h"
 #include "post.h"
 #include "subscribe.h"
 #include "util.h"
@@ -21,52 +22,12 @@ static void fault_injection(const struct store_pending *p)
 			abort();
 }
 
-/* The value of header NAME in RAW without the MIME parser: the poison path
- * must not run the code that crashed. Unfolded, printable ASCII only
- * (anything else becomes '?'), at most 998 octets; "" when absent. */
-static char *raw_header(const char *raw, size_t len, const char *name)
-{
-	size_t nl = strlen(name);
-	struct sbuf b = {0};
-	size_t i = 0;
-	while (i < len) {
-		size_t eol = i;
-		while (eol < len && raw[eol] != '\n')
-			eol++;
-		size_t line_end = (eol > i && raw[eol - 1] == '\r') ? eol - 1 : eol;
-		if (line_end == i)
-			break; /* end of the header */
-		if (line_end - i > nl && raw[i + nl] == ':' && !ascii_strncasecmp(raw + i, name, nl)) {
-			size_t j = i + nl + 1;
-			for (;;) {
-				for (; j < line_end && b.len < 998; j++) {
-					unsigned char c = (unsigned char)raw[j];
-					sbuf_addc(&b, (c >= 0x20 && c < 0x7f) || c == '\t' ? (char)c : '?');
-				}
-				/* continuation lines start with white space */
-				size_t next = eol + 1;
-				if (next >= len || (raw[next] != ' ' && raw[next] != '\t'))
-					break;
-				eol = next;
-				while (eol < len && raw[eol] != '\n')
-					eol++;
-				line_end = (eol > next && raw[eol - 1] == '\r') ? eol - 1 : eol;
-				j = next;
-			}
-			break;
-		}
-		i = eol + 1;
-	}
-	char *v = sbuf_detach(&b);
-	return str_trim(v);
-}
-
 /* What the archive keeps of a message the parser must not see again. */
 static void poison_info(const struct store_pending *p, const struct config *cfg,
 			struct msg_info *mi)
 {
 	memset(mi, 0, sizeof *mi);
-	char *mid = raw_header(p->raw, p->len, "Message-ID");
+	char *mid = msg_raw_header(p->raw, p->len, "Message-ID");
 	size_t n = strlen(mid);
 	if (n > 2 && mid[0] == '<' && mid[n - 1] == '>' && strcspn(mid + 1, "<> ") == n - 2) {
 		mi->message_id = xstrndup(mid + 1, n - 2);
@@ -77,11 +38,11 @@ static void poison_info(const struct store_pending *p, const struct config *cfg,
 		mi->message_id_added = 1;
 	}
 	mi->from_addr = xstrdup("");
-	mi->from_name = raw_header(p->raw, p->len, "From");
-	char *subject = raw_header(p->raw, p->len, "Subject");
+	mi->from_name = msg_raw_header(p->raw, p->len, "From");
+	char *subject = msg_raw_header(p->raw, p->len, "Subject");
 	mi->subject = xasprintf("(unparsed) %s", subject);
 	free(subject);
-	mi->date_header = raw_header(p->raw, p->len, "Date");
+	mi->date_header = msg_raw_header(p->raw, p->len, "Date");
 	mi->in_reply_to = xstrdup("");
 	mi->references = xstrdup("");
 	mi->body_text = xstrdup("");
@@ -112,11 +73,12 @@ static void batch_add(struct batch *b, const struct post_prep *prep)
 
 /* Read and decide message P: every post to a configured list goes through
  * post_prepare(), the subscription addresses (join, leave, confirm,
- * request, owner) through subscribe_prepare(); the rest (bounces,
- * moderation replies) stays for their features. */
+ * request, owner) through subscribe_prepare(), the moderation addresses
+ * (approve, reject, withdraw) through moderation_mail_prepare(); bounces
+ * stay for their feature. */
 static int prepare_message(struct store *st, const struct config *cfg,
 			   const struct store_pending *p, const struct msg_info *mi, int poison,
-			   struct batch *b, struct subscribe_prep *sub)
+			   struct batch *b, struct subscribe_prep *sub, struct moderation_mail *mod)
 {
 	for (size_t j = 0; j < p->n_post_lists; j++) {
 		const struct list_cfg *l = config_find_list(cfg, p->post_lists[j]);
@@ -132,15 +94,17 @@ static int prepare_message(struct store *st, const struct config *cfg,
 		batch_add(b, &prep);
 	}
 	subscribe_prepare(cfg, p, mi, poison, sub);
+	moderation_mail_prepare(cfg, p, mi, poison, mod);
 	return STORE_OK;
 }
 
-/* Write what was decided for message P (its posts PREPS[0..n) and its
- * subscription requests SUB) and mark it processed. */
+/* Write what was decided for message P (its posts PREPS[0..n), its
+ * subscription requests SUB and its moderation replies MOD) and mark it
+ * processed. */
 static int apply_message(struct store *st, const struct config *cfg,
-			 const struct templates *tmpl, const struct store_pending *p, const struct msg_info *mi,
-			 const struct post_prep *preps, size_t n, struct subscribe_prep *sub,
-			 size_t *queued)
+			 const struct templates *tmpl, const struct store_pending *p,
+			 const struct msg_info *mi, const struct post_prep *preps, size_t n,
+			 struct subscribe_prep *sub, struct moderation_mail *mod, size_t *queued)
 {
 	int poison = p->parse_attempts >= ARCHIVE_MAX_PARSE_ATTEMPTS;
 	int rc = STORE_OK;
@@ -159,10 +123,17 @@ static int apply_message(struct store *st, const struct config *cfg,
 		rc = subscribe_apply(st, cfg, tmpl, p, sub, &q);
 		*queued += q;
 	}
+	if (rc == STORE_OK) {
+		size_t q = 0;
+		rc = moderation_mail_apply(st, cfg, tmpl, p, mod, &q);
+		*queued += q;
+	}
 	if (rc == STORE_OK)
 		rc = store_message_done(st, p->id, poison);
 	if (rc == STORE_OK)
 		rc = store_subs_rcpts_done(st, p->id);
+	if (rc == STORE_OK)
+		rc = store_moderation_rcpts_done(st, p->id);
 	return rc;
 }
 
@@ -180,6 +151,7 @@ int archive_process(struct store *st, const struct config *cfg, const struct tem
 
 	struct msg_info *infos = xcalloc(n, sizeof *infos);
 	struct subscribe_prep *subs = xcalloc(n, sizeof *subs);
+	struct moderation_mail *mods = xcalloc(n, sizeof *mods);
 	size_t *first_prep = xcalloc(n + 1, sizeof *first_prep);
 	struct batch b = {0};
 	size_t parsed = 0;
@@ -200,7 +172,7 @@ int archive_process(struct store *st, const struct config *cfg, const struct tem
 			msg_parse(p[i].raw, p[i].len, cfg->hostname, &infos[i]);
 		}
 		parsed++;
-		rc = prepare_message(st, cfg, &p[i], &infos[i], poison, &b, &subs[i]);
+		rc = prepare_message(st, cfg, &p[i], &infos[i], poison, &b, &subs[i], &mods[i]);
 		first_prep[i + 1] = b.n;
 	}
 	if (rc == STORE_OK) {
@@ -212,7 +184,8 @@ int archive_process(struct store *st, const struct config *cfg, const struct tem
 		size_t q = 0;
 		for (size_t i = 0; rc == STORE_OK && i < parsed; i++)
 			rc = apply_message(st, cfg, tmpl, &p[i], &infos[i], b.preps + first_prep[i],
-					   first_prep[i + 1] - first_prep[i], &subs[i], &q);
+					   first_prep[i + 1] - first_prep[i], &subs[i], &mods[i],
+					   &q);
 		if (rc == STORE_OK)
 			rc = store_parse_end(st);
 		if (rc == STORE_OK)
@@ -221,8 +194,10 @@ int archive_process(struct store *st, const struct config *cfg, const struct tem
 			store_rollback(st);
 		if (rc == STORE_OK) {
 			*queued = q;
-			for (size_t i = 0; i < parsed; i++)
+			for (size_t i = 0; i < parsed; i++) {
 				subscribe_log(&subs[i]);
+				moderation_mail_log(&mods[i]);
+			}
 		}
 	}
 	for (size_t k = 0; k < b.n; k++)
@@ -231,6 +206,9 @@ int archive_process(struct store *st, const struct config *cfg, const struct tem
 	for (size_t i = 0; i < n; i++)
 		subscribe_prep_clear(&subs[i]);
 	free(subs);
+	for (size_t i = 0; i < n; i++)
+		moderation_mail_clear(&mods[i]);
+	free(mods);
 	for (size_t i = 0; i < parsed; i++)
 		msg_info_free(&infos[i]);
 	free(infos);

@@ -471,3 +471,41 @@ void msg_info_free(struct msg_info *m)
 	free(m->body_text);
 	memset(m, 0, sizeof *m);
 }
+
+/* Without libetpan: the poison path must not run the code that crashed. */
+char *msg_raw_header(const char *raw, size_t len, const char *name)
+{
+	size_t nl = strlen(name);
+	struct sbuf b = {0};
+	size_t i = 0;
+	while (i < len) {
+		size_t eol = i;
+		while (eol < len && raw[eol] != '\n')
+			eol++;
+		size_t line_end = (eol > i && raw[eol - 1] == '\r') ? eol - 1 : eol;
+		if (line_end == i)
+			break; /* end of the header */
+		if (line_end - i > nl && raw[i + nl] == ':' && !ascii_strncasecmp(raw + i, name, nl)) {
+			size_t j = i + nl + 1;
+			for (;;) {
+				for (; j < line_end && b.len < 998; j++) {
+					unsigned char c = (unsigned char)raw[j];
+					sbuf_addc(&b, (c >= 0x20 && c < 0x7f) || c == '\t' ? (char)c : '?');
+				}
+				/* continuation lines start with white space */
+				size_t next = eol + 1;
+				if (next >= len || (raw[next] != ' ' && raw[next] != '\t'))
+					break;
+				eol = next;
+				while (eol < len && raw[eol] != '\n')
+					eol++;
+				line_end = (eol > next && raw[eol - 1] == '\r') ? eol - 1 : eol;
+				j = next;
+			}
+			break;
+		}
+		i = eol + 1;
+	}
+	char *v = sbuf_detach(&b);
+	return str_trim(v);
+}

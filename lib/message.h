@@ -31,6 +31,12 @@ struct msg_info {
 void msg_parse(const char *raw, size_t len, const char *hostname, struct msg_info *out);
 void msg_info_free(struct msg_info *m);
 
+/* The value of the first header field NAME of RAW[0..len), read without the
+ * MIME parser (also safe on a message the parser failed on): unfolded,
+ * trimmed, printable ASCII only (anything else becomes '?'), at most 998
+ * octets; "" when absent. Caller frees. */
+char *msg_raw_header(const char *raw, size_t len, const char *name);
+
 /* Convert TEXT (LEN bytes) in CHARSET to UTF-8; invalid sequences become
  * U+FFFD. Unknown charsets are treated as windows-1252 when not valid UTF-8.
  * Caller frees. */

@@ -4,7 +4,7 @@
  * the update), so two moderators deciding at once, or a decision by mail
  * racing one from the CLI, decide once: the second finds the post decided
  * and does nothing. */
-#include "moderation.h"
+#include "moderation_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "address.h"
 #include "post.h"
 #include "rewrite.h"
+#include "subscribe.h"
 #include "util.h"
 
 /* Longest moderator's reason passed on to a poster, in bytes. */
@@ -53,48 +54,17 @@ static const char *status_after(enum moderation_action a)
 	return NULL;
 }
 
-/* Does the header of RAW carry Auto-Submitted other than "no"? A plain
- * scan of the raw lines: a poison message must never reach a parser. */
-static int raw_auto_submitted(const char *raw, size_t len)
+int moderation_is_moderator(const struct list_cfg *l, const char *addr)
 {
-	static const char name[] = "auto-submitted:";
-	size_t nl = sizeof name - 1;
-	size_t i = 0;
-
-	while (i < len) {
-		size_t e = i;
-		while (e < len && raw[e] != '\n')
-			e++;
-		size_t end = e > i && raw[e - 1] == '\r' ? e - 1 : e;
-		if (end == i)
-			return 0; /* the empty line: end of the header */
-		if (end - i >= nl && !ascii_strncasecmp(raw + i, name, nl)) {
-			size_t v = i + nl;
-			while (v < end && (raw[v] == ' ' || raw[v] == '\t'))
-				v++;
-			size_t w = v;
-			while (w < end && raw[w] != ';' && raw[w] != '(' && raw[w] != ' ' &&
-			       raw[w] != '\t')
-				w++;
-			return !(w - v == 2 && !ascii_strncasecmp(raw + v, "no", 2));
-		}
-		i = e + 1;
-	}
+	if (!addr || !*addr)
+		return 0;
+	for (size_t i = 0; i < l->n_moderators; i++)
+		if (!ascii_strcasecmp(l->moderators[i], addr))
+			return 1;
 	return 0;
 }
 
-/* Is ADDR one of the list's own addresses (L@D, L-*@D)? A notice there
- * would come straight back to us. */
-static int own_address(const struct list_cfg *l, const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	size_t ll = strlen(l->local);
-	return at && !ascii_strcasecmp(at + 1, l->domain) && (size_t)(at - addr) >= ll &&
-	       !ascii_strncasecmp(addr, l->local, ll) && (addr + ll == at || addr[ll] == '-');
-}
-
-/* A duration as a person says it: "14 days", "1 hour", "90 seconds". */
-static void duration_text(int64_t secs, char *buf, size_t len)
+void moderation_duration_text(int64_t secs, char *buf, size_t len)
 {
 	static const struct {
 		int64_t unit;
@@ -112,8 +82,10 @@ static void duration_text(int64_t secs, char *buf, size_t len)
 
 /* Tell the poster of held post H (RAW[0..len)) about a decision: template
  * NAME, else the built-in reject notice with FALLBACK as its reason. Not
- * to the null sender, an Auto-Submitted message's sender, an address that
- * is not one, or the list itself. *sent says whether a notice was queued. */
+ * to an address that is not one, nor to automatic mail (the checks of
+ * subscriptions: null sender, Auto-Submitted, reports, bulk, our own
+ * addresses; the header is read without the parser, so a poison message
+ * is checked too). *sent says whether a notice was queued. */
 static int tell_poster(struct store *st, const struct config *cfg, const struct templates *tmpl,
 		       const struct list_cfg *l, const struct store_held *h, const char *raw,
 		       size_t len, const char *name, const struct template_var *vars,
@@ -121,8 +93,8 @@ static int tell_poster(struct store *st, const struct config *cfg, const struct 
 {
 	const char *to = h->mail_from;
 	*sent = 0;
-	if (!to || !*to || !address_valid(to) || own_address(l, to) ||
-	    raw_auto_submitted(raw, len))
+	if (!to || !*to || !address_valid(to) ||
+	    subscribe_quiet_reason(cfg, to, h->from_addr, raw, len, 0))
 		return STORE_OK;
 	size_t blen = 0;
 	char *body = template_compose(tmpl, cfg, l, name, vars, n_vars, to, NULL, NULL, &blen);
@@ -169,8 +141,7 @@ static int carry_out(struct store *st, const struct config *cfg, const struct te
 			 (long long)h->id, h->list);
 		return STORE_INVAL;
 	}
-	if (r->action == MODERATION_APPROVE || r->action == MODERATION_REJECT ||
-	    r->action == MODERATION_EXPIRE) {
+	if (r->action != MODERATION_DISCARD && l) {
 		rc = store_held_raw(st, h->id, &raw, &len);
 		if (rc != STORE_OK)
 			return rc;
@@ -181,7 +152,7 @@ static int carry_out(struct store *st, const struct config *cfg, const struct te
 	snprintf(id, sizeof id, "%lld", (long long)h->id);
 	snprintf(days, sizeof days, "%lld",
 		 l ? (long long)((l->hold_expire + 86399) / 86400) : 0LL);
-	duration_text(l ? l->hold_expire : 0, expire, sizeof expire);
+	moderation_duration_text(l ? l->hold_expire : 0, expire, sizeof expire);
 	const char *reason = r->reason ? r->reason : "";
 	const struct template_var vars[] = {
 		{"held_id", id},
@@ -235,8 +206,18 @@ static int carry_out(struct store *st, const struct config *cfg, const struct te
 				 l->name, sent ? "the poster is told" : "nobody to tell");
 		break;
 	}
-	case MODERATION_DISCARD:
 	case MODERATION_WITHDRAW:
+		/* The poster asked (or someone holding the withdraw address did):
+		 * a confirmation, so that a withdrawal they did not ask for is
+		 * noticed. */
+		if (l)
+			rc = tell_poster(st, cfg, tmpl, l, h, raw, len, "post-withdrawn", vars,
+					 n_vars, "it was withdrawn at your request", &sent);
+		if (rc == STORE_OK)
+			snprintf(msg, msglen, "withdrew post %lld to %s: %s", (long long)h->id,
+				 h->list, sent ? "the poster is told" : "nobody to tell");
+		break;
+	case MODERATION_DISCARD:
 		snprintf(msg, msglen, "%s post %lld to %s", verb, (long long)h->id, h->list);
 		break;
 	}
@@ -262,7 +243,8 @@ enum moderation_result moderation_decide(struct store *st, const struct config *
 		snprintf(msg, msglen, "unknown moderation action %d", (int)r->action);
 		return MODERATION_ERROR;
 	}
-	if (!tmpl && (r->action == MODERATION_REJECT || r->action == MODERATION_EXPIRE)) {
+	if (!tmpl && (r->action == MODERATION_REJECT || r->action == MODERATION_EXPIRE ||
+		      r->action == MODERATION_WITHDRAW)) {
 		/* NULL means the built-in texts; a failed load still leaves the
 		 * built-in reject notice. */
 		own = template_load(NULL, err, sizeof err);
@@ -301,6 +283,14 @@ enum moderation_result moderation_decide(struct store *st, const struct config *
 		rc = store_held_decide(st, h.id, status, r->by ? r->by : "",
 				       r->action == MODERATION_REJECT ? req.reason : NULL,
 				       now_epoch());
+	long cancelled = 0;
+	if (rc == STORE_OK)
+		rc = store_held_cancel_mails(st, h.id, &cancelled);
+	if (rc == STORE_OK && cancelled) {
+		size_t used = strlen(msg);
+		snprintf(msg + used, msglen - used, "; %ld unsent notice%s cancelled", cancelled,
+			 cancelled == 1 ? "" : "s");
+	}
 	if (rc == STORE_OK)
 		rc = store_commit(st);
 	else
@@ -319,4 +309,41 @@ out:
 	template_free(own);
 	free(reason);
 	return res;
+}
+
+int moderation_expire_due(struct store *st, const struct config *cfg,
+			  const struct templates *tmpl, const struct list_cfg *only, int64_t now,
+			  size_t max, size_t *n, moderation_report_fn report, void *arg)
+{
+	int rc = STORE_OK;
+	*n = 0;
+	for (size_t k = 0; k < cfg->n_lists && rc == STORE_OK; k++) {
+		const struct list_cfg *l = &cfg->lists[k];
+		int64_t *ids = NULL;
+		size_t m = 0;
+		if ((only && only != l) || l->hold_expire <= 0)
+			continue; /* hold_expire = 0: held until decided */
+		if (max && *n >= max)
+			break;
+		rc = store_held_expired(st, l->name, now - l->hold_expire, max ? max - *n : 0, &ids,
+					&m);
+		for (size_t i = 0; i < m && rc == STORE_OK; i++) {
+			char msg[512];
+			struct moderation_request r = {
+				.held_id = ids[i],
+				.action = MODERATION_EXPIRE,
+				.by = "expiry",
+			};
+			enum moderation_result res = moderation_decide(st, cfg, tmpl, &r, msg,
+								       sizeof msg);
+			if (report)
+				report(arg, ids[i], res, msg);
+			if (res == MODERATION_DONE)
+				(*n)++;
+			else if (res == MODERATION_ERROR)
+				rc = STORE_ERR; /* the database is in trouble: stop here */
+		}
+		free(ids);
+	}
+	return rc;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "rewrite.h"
+#include "subscribe.h"
 #include "token.h"
 #include "util.h"
 
@@ -177,7 +178,7 @@ int post_prepare(struct store *st, const struct config *cfg, const struct list_c
 						 mi->message_id_added ? mi->message_id : NULL,
 						 &out->len);
 		else if (out->decision.action == POLICY_REJECT && out->decision.notify_sender &&
-			 *p->mail_from)
+			 !subscribe_quiet_reason(cfg, p->mail_from, from_addr, p->raw, p->len, 0))
 			out->body = rewrite_reject_notice(cfg, l, p->raw, p->len, p->mail_from,
 							  out->decision.reason, &out->len);
 	}
@@ -206,6 +207,16 @@ int post_apply(struct store *st, const struct config *cfg, const struct store_pe
 		if (!prep->body)
 			return STORE_OK;
 		{
+			/* A forged sender must not turn the list into a mail cannon:
+			 * notices share the daily allowance of automatic mail. */
+			int64_t now = now_epoch();
+			int ok = 0;
+			rc = subscribe_auto_reply_ok(st, cfg, p->mail_from, now, &ok);
+			if (rc != STORE_OK || !ok)
+				return rc;
+			rc = subscribe_auto_reply_count(st, p->mail_from, now);
+			if (rc != STORE_OK)
+				return rc;
 			const char *rcpt = p->mail_from;
 			/* RFC 3834: automatic answers go out with the null sender. */
 			struct store_outbound o = {

@@ -179,6 +179,27 @@ static const char *const migrations[] = {
 	"ALTER TABLE held ADD COLUMN decided_by TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE held ADD COLUMN decision_reason TEXT NOT NULL DEFAULT '';"
 	"CREATE INDEX held_waiting ON held(received) WHERE status = 'held';",
+
+	/* 5: moderation by mail. A moderation token (approve, reject,
+	 * withdraw) names the held post it decides. A held post remembers
+	 * when its moderators' notice was queued (notified; the latest per
+	 * list paces the notices) and when its poster was dealt with
+	 * (poster_told, told or not); the sweep looks only at posts with
+	 * either still 0, through a partial index that stays empty when all
+	 * is done. held_mails ties queued mail to the posts it is about, so
+	 * a decision can stop a notice not yet sent. */
+	"ALTER TABLE sub_tokens ADD COLUMN held_id INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE held ADD COLUMN notified INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE held ADD COLUMN poster_told INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX held_unannounced ON held(list, id)"
+	" WHERE status = 'held' AND (notified = 0 OR poster_told = 0);"
+	"CREATE INDEX held_notices ON held(list, notified);"
+	"CREATE INDEX held_due ON held(list, received) WHERE status = 'held';"
+	"CREATE TABLE held_mails("
+	" held_id INTEGER NOT NULL REFERENCES held(id),"
+	" msg_id INTEGER NOT NULL REFERENCES outbound_msgs(id) ON DELETE CASCADE,"
+	" PRIMARY KEY(held_id, msg_id)) WITHOUT ROWID;"
+	"CREATE INDEX held_mails_msg ON held_mails(msg_id);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

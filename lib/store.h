@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 enum {
 	STORE_OK = 0,
@@ -306,7 +306,8 @@ struct store_queue_entry {
 	char *status;
 };
 /* Rows not yet sent (queued, sending, deferred, failed), or every row when
- * ALL; of LIST or every list when NULL; oldest first, at most LIMIT (0 =
+ * ALL (also sent and cancelled: a notice about a post decided before it
+ * went out); of LIST or every list when NULL; oldest first, at most LIMIT (0 =
  * no limit). */
 int store_queue_list(struct store *st, const char *list, int all, long limit,
 		     struct store_queue_entry **out, size_t *n);
@@ -369,6 +370,39 @@ int store_held_decide(struct store *st, int64_t id, const char *status, const ch
 int store_held_expired(struct store *st, const char *list, int64_t before, size_t max,
 		       int64_t **ids, size_t *n);
 
+/* ---- moderation by mail (lib/store_held.c) ---- */
+
+/* A held post whose moderators' notice or poster's mail is outstanding. */
+struct store_held_todo {
+	int64_t id;
+	char *list;
+	int64_t received;
+	int notify;      /* the moderators' notice is not yet queued */
+	int tell_poster; /* the poster is not yet dealt with */
+};
+void store_held_todo_free(struct store_held_todo *t, size_t n);
+/* LIST's posts still held whose notice (notified = 0) or poster's mail
+ * (poster_told = 0) is outstanding, oldest first; at most MAX (0 = all).
+ * A partial index holds exactly these rows, so asking is cheap when there
+ * are none. */
+int store_held_todo(struct store *st, const char *list, size_t max,
+		    struct store_held_todo **out, size_t *n);
+/* When the latest notice for LIST was queued; 0 when none ever was. */
+int store_held_last_notice(struct store *st, const char *list, int64_t *when);
+/* Mark held post ID announced to its moderators / its poster dealt with
+ * (told or not), at NOW. */
+int store_held_set_notified(struct store *st, int64_t id, int64_t now);
+int store_held_set_poster_told(struct store *st, int64_t id, int64_t now);
+/* Queued mail MSG_ID (outbound_msgs) is about held post HELD_ID. */
+int store_held_link_mail(struct store *st, int64_t held_id, int64_t msg_id);
+/* After a decision on HELD_ID: the mails about it that are not yet sent
+ * and whose posts are all decided will not be sent (their queued or
+ * deferred recipients become 'cancelled'). *n gets how many recipients. */
+int store_held_cancel_mails(struct store *st, int64_t held_id, long *n);
+/* Mark message MESSAGE_ID's approve, reject and withdraw recipients
+ * processed. */
+int store_moderation_rcpts_done(struct store *st, int64_t message_id);
+
 /* ---- subscriptions (lib/store_subs.c) ---- */
 
 /* A confirmation token as stored; the token itself is never kept, only
@@ -376,12 +410,13 @@ int store_held_expired(struct store *st, const char *list, int64_t before, size_
 struct store_token {
 	char *list;
 	char *address;
-	char *action; /* join | leave | invite */
+	char *action; /* join | leave | invite | approve | reject | withdraw */
 	char *name;
 	char *stakeholder;
 	int64_t created;
 	int64_t expires;
 	int64_t used; /* 0 = not yet, else when */
+	int64_t held_id; /* approve, reject, withdraw: the held post; else 0 */
 };
 /* Frees the strings of T (as filled by store_token_get), not T. */
 void store_token_clear(struct store_token *t);

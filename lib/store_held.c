@@ -204,3 +204,142 @@ int store_held_expired(struct store *st, const char *list, int64_t before, size_
 	*n = len;
 	return STORE_OK;
 }
+
+/* ---- moderation by mail ---- */
+
+void store_held_todo_free(struct store_held_todo *t, size_t n)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(t[i].list);
+	free(t);
+}
+
+int store_held_todo(struct store *st, const char *list, size_t max,
+		    struct store_held_todo **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	/* The WHERE repeats held_unannounced's condition word for word: that
+	 * is what lets SQLite answer from the partial index alone. */
+	sqlite3_stmt *s = store_sql(st, SQL_HELD_UNANNOUNCED,
+				    "SELECT id, list, received, notified = 0, poster_told = 0"
+				    " FROM held INDEXED BY held_unannounced"
+				    " WHERE list = ? AND status = 'held'"
+				    " AND (notified = 0 OR poster_told = 0)"
+				    " ORDER BY id LIMIT ?");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, list);
+	sqlite3_bind_int64(s, 2, max > 0 ? (sqlite3_int64)max : -1);
+	struct store_held_todo *v = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = xrealloc(v, cap * sizeof *v);
+		}
+		struct store_held_todo *t = &v[len++];
+		t->id = sqlite3_column_int64(s, 0);
+		t->list = store_col_dup(s, 1);
+		t->received = sqlite3_column_int64(s, 2);
+		t->notify = sqlite3_column_int(s, 3) != 0;
+		t->tell_poster = sqlite3_column_int(s, 4) != 0;
+	}
+	int ret = rc == SQLITE_DONE ? STORE_OK : store_fail(st, rc, "held posts to announce");
+	sqlite3_reset(s);
+	if (ret != STORE_OK) {
+		store_held_todo_free(v, len);
+		return ret;
+	}
+	*out = v;
+	*n = len;
+	return STORE_OK;
+}
+
+int store_held_last_notice(struct store *st, const char *list, int64_t *when)
+{
+	*when = 0;
+	sqlite3_stmt *s = store_sql(st, SQL_HELD_LAST_NOTICE,
+				    "SELECT max(notified) FROM held WHERE list = ?");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, list);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*when = sqlite3_column_int64(s, 0); /* NULL (no rows) reads as 0 */
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? STORE_OK : store_fail(st, rc, "latest notice");
+}
+
+static int set_col(struct store *st, enum store_sql slot, const char *sql, int64_t id,
+		   int64_t now, const char *what)
+{
+	sqlite3_stmt *s = store_sql(st, slot, sql);
+	if (!s)
+		return STORE_ERR;
+	/* 0 means "not yet": a clock at the epoch must still mark. */
+	sqlite3_bind_int64(s, 1, now > 0 ? now : 1);
+	sqlite3_bind_int64(s, 2, id);
+	return store_exec(st, s, what);
+}
+
+int store_held_set_notified(struct store *st, int64_t id, int64_t now)
+{
+	return set_col(st, SQL_HELD_NOTIFIED, "UPDATE held SET notified = ? WHERE id = ?", id, now,
+		       "mark held post announced");
+}
+
+int store_held_set_poster_told(struct store *st, int64_t id, int64_t now)
+{
+	return set_col(st, SQL_HELD_POSTER_TOLD, "UPDATE held SET poster_told = ? WHERE id = ?",
+		       id, now, "mark held post's poster told");
+}
+
+int store_held_link_mail(struct store *st, int64_t held_id, int64_t msg_id)
+{
+	sqlite3_stmt *s = store_sql(st, SQL_HELD_LINK_MAIL,
+				    "INSERT OR IGNORE INTO held_mails(held_id, msg_id)"
+				    " VALUES(?, ?)");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_int64(s, 1, held_id);
+	sqlite3_bind_int64(s, 2, msg_id);
+	return store_exec(st, s, "link mail to held post");
+}
+
+int store_held_cancel_mails(struct store *st, int64_t held_id, long *n)
+{
+	*n = 0;
+	/* A notice listing several posts still matters while one of them
+	 * waits; only the rows not yet handed to the relay can be stopped. */
+	sqlite3_stmt *s = store_sql(
+		st, SQL_HELD_CANCEL_MAILS,
+		"UPDATE outbound SET status = 'cancelled', updated = ?2,"
+		" last_error = 'not sent: the held post was decided'"
+		" WHERE status IN ('queued', 'deferred') AND msg_id IN"
+		" (SELECT hm.msg_id FROM held_mails hm WHERE hm.held_id = ?1 AND NOT EXISTS"
+		"  (SELECT 1 FROM held_mails o JOIN held h ON h.id = o.held_id"
+		"   WHERE o.msg_id = hm.msg_id AND h.status = 'held'))");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_int64(s, 1, held_id);
+	sqlite3_bind_int64(s, 2, now_epoch());
+	int rc = store_exec(st, s, "cancel mails about a decided post");
+	if (rc == STORE_OK)
+		*n = (long)sqlite3_changes(st->db);
+	return rc;
+}
+
+int store_moderation_rcpts_done(struct store *st, int64_t message_id)
+{
+	sqlite3_stmt *s = store_sql(st, SQL_RCPT_MOD_DONE,
+				    "UPDATE envelope_rcpts SET state = 'done' WHERE message_id = ?"
+				    " AND kind IN ('approve', 'reject', 'withdraw')");
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_int64(s, 1, message_id);
+	return store_exec(st, s, "mark moderation recipients processed");
+}

@@ -315,7 +315,8 @@ int store_queue_list(struct store *st, const char *list, int all, long limit,
 		st->db,
 		"SELECT o.id, m.list, o.recipient, o.attempts, o.next_attempt, o.last_error,"
 		" o.status FROM outbound o JOIN outbound_msgs m ON m.id = o.msg_id"
-		" WHERE (?1 IS NULL OR m.list = ?1) AND (?2 OR o.status <> 'sent')"
+		" WHERE (?1 IS NULL OR m.list = ?1)"
+		" AND (?2 OR o.status NOT IN ('sent', 'cancelled'))"
 		" ORDER BY o.id LIMIT ?3",
 		-1, &s, NULL);
 	if (rc != SQLITE_OK) {
@@ -419,7 +420,8 @@ int store_queue_counts(struct store *st, const char *list, long *queued, long *d
 	sqlite3_stmt *s = store_sql(st, SQL_OUT_COUNTS,
 				    "SELECT o.status, count(*) FROM outbound o"
 				    " JOIN outbound_msgs m ON m.id = o.msg_id"
-				    " WHERE m.list = ? AND o.status <> 'sent' GROUP BY o.status");
+				    " WHERE m.list = ? AND o.status NOT IN ('sent', 'cancelled')"
+				    " GROUP BY o.status");
 	if (!s)
 		return STORE_ERR;
 	store_bind_str(s, 1, list);

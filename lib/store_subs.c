@@ -27,7 +27,8 @@ int store_token_add(struct store *st, const char *hash, const struct store_token
 				   "a token needs a hash, a list, an address and an action");
 	sqlite3_stmt *s = store_sql(st, SQL_TOKEN_INSERT,
 				    "INSERT INTO sub_tokens(hash, list, address, action, name,"
-				    " stakeholder, created, expires) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+				    " stakeholder, created, expires, held_id)"
+				    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (!s)
 		return STORE_ERR;
 	store_bind_str(s, 1, hash);
@@ -38,6 +39,7 @@ int store_token_add(struct store *st, const char *hash, const struct store_token
 	store_bind_str(s, 6, t->stakeholder);
 	sqlite3_bind_int64(s, 7, t->created);
 	sqlite3_bind_int64(s, 8, t->expires);
+	sqlite3_bind_int64(s, 9, t->held_id);
 	return store_exec(st, s, "store token");
 }
 
@@ -48,7 +50,7 @@ int store_token_get(struct store *st, const char *hash, struct store_token *out)
 	 * a forger something about a digest, never about a token. */
 	sqlite3_stmt *s = store_sql(st, SQL_TOKEN_GET,
 				    "SELECT list, address, action, name, stakeholder, created,"
-				    " expires, used FROM sub_tokens WHERE hash = ?");
+				    " expires, used, held_id FROM sub_tokens WHERE hash = ?");
 	if (!s)
 		return STORE_ERR;
 	store_bind_str(s, 1, hash);
@@ -62,6 +64,7 @@ int store_token_get(struct store *st, const char *hash, struct store_token *out)
 		out->created = sqlite3_column_int64(s, 5);
 		out->expires = sqlite3_column_int64(s, 6);
 		out->used = sqlite3_column_int64(s, 7);
+		out->held_id = sqlite3_column_int64(s, 8);
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW)

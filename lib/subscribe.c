@@ -329,7 +329,13 @@ static int confirm(struct subscribe_ctx *c, const struct subscribe_prep *prep, c
 		return token_invalid(c, prep, token, "unknown");
 	if (rc != STORE_OK)
 		return rc;
-	if (strcmp(tok.list, c->l->name) != 0)
+	/* A moderation token (approve, reject, withdraw) is no confirmation:
+	 * here it is as good as unknown. */
+	int subscription = !strcmp(tok.action, "join") || !strcmp(tok.action, "leave") ||
+			   !strcmp(tok.action, "invite");
+	if (!subscription)
+		rc = token_invalid(c, prep, token, "unknown");
+	else if (strcmp(tok.list, c->l->name) != 0)
 		rc = token_invalid(c, prep, token, "not for this list");
 	else if (tok.used)
 		rc = token_invalid(c, prep, token, "already used");

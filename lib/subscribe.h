@@ -117,6 +117,24 @@ void subscribe_prep_clear(struct subscribe_prep *prep);
 int subscribe_check_templates(const struct templates *t, const struct config *cfg, char *err,
 			      size_t errlen);
 
+/* ---- the guards other mail answers share (moderation's mails to posters) ---- */
+
+/* Why no automatic mail may go to the sender of RAW[0..len) (envelope
+ * sender MAIL_FROM, "" for the null sender; From address FROM_ADDR, may be
+ * NULL or ""): a static phrase ("null sender", "auto-submitted", "a
+ * delivery report", "bulk precedence", "sent by one of our list
+ * addresses", "the message could not be read" when UNPARSED), or NULL
+ * when one may. Reads the header without the MIME parser. */
+const char *subscribe_quiet_reason(const struct config *cfg, const char *mail_from,
+				   const char *from_addr, const char *raw, size_t len,
+				   int unparsed);
+/* The daily allowance of automatic mails to ADDRESS (auto_replies_per_day,
+ * shared with every automatic answer): *ok = whether one more may go at
+ * NOW. subscribe_auto_reply_count counts one that went. */
+int subscribe_auto_reply_ok(struct store *st, const struct config *cfg, const char *address,
+			    int64_t now, int *ok);
+int subscribe_auto_reply_count(struct store *st, const char *address, int64_t now);
+
 /* ---- a moderator's acts (dialoguectl) ----
  * Each runs in its own transaction (or the caller's) with its mail, and
  * returns a MEMBERSHIP_* code (membership.h) with one sentence in MSG. */

@@ -36,14 +36,10 @@ void subscribe_note(struct subscribe_ctx *c, const char *fmt, ...)
 
 /* ---- counters ---- */
 
-static int64_t window(const struct subscribe_ctx *c, int64_t span)
-{
-	return c->now / span * span;
-}
-
-/* *ok = whether KEY is under LIMIT (0 = no limit) in the current window. */
-static int rate_ok(struct subscribe_ctx *c, const char *kind, const char *key, int64_t span,
-		   long limit, int *ok)
+/* *ok = whether KEY is under LIMIT (0 = no limit) in the window of SPAN
+ * seconds that holds NOW. */
+static int counter_ok(struct store *st, const char *kind, const char *key, int64_t now,
+		      int64_t span, long limit, int *ok)
 {
 	*ok = 1;
 	if (limit <= 0 || !key || !*key)
@@ -51,22 +47,46 @@ static int rate_ok(struct subscribe_ctx *c, const char *kind, const char *key, i
 	char *k = xstrdup(key);
 	ascii_lower(k);
 	long n = 0;
-	int rc = store_rate_get(c->st, kind, k, window(c, span), &n);
+	int rc = store_rate_get(st, kind, k, now / span * span, &n);
 	free(k);
 	if (rc == STORE_OK && n >= limit)
 		*ok = 0;
 	return rc;
 }
 
-static int rate_bump(struct subscribe_ctx *c, const char *kind, const char *key, int64_t span)
+static int counter_bump(struct store *st, const char *kind, const char *key, int64_t now,
+			int64_t span)
 {
 	if (!key || !*key)
 		return STORE_OK;
 	char *k = xstrdup(key);
 	ascii_lower(k);
-	int rc = store_rate_bump(c->st, kind, k, window(c, span));
+	int rc = store_rate_bump(st, kind, k, now / span * span);
 	free(k);
 	return rc;
+}
+
+static int rate_ok(struct subscribe_ctx *c, const char *kind, const char *key, int64_t span,
+		   long limit, int *ok)
+{
+	return counter_ok(c->st, kind, key, c->now, span, limit, ok);
+}
+
+static int rate_bump(struct subscribe_ctx *c, const char *kind, const char *key, int64_t span)
+{
+	return counter_bump(c->st, kind, key, c->now, span);
+}
+
+int subscribe_auto_reply_ok(struct store *st, const struct config *cfg, const char *address,
+			    int64_t now, int *ok)
+{
+	return counter_ok(st, RATE_AUTO_REPLY, address, now, SUBSCRIBE_DAY,
+			  cfg->auto_replies_per_day, ok);
+}
+
+int subscribe_auto_reply_count(struct store *st, const char *address, int64_t now)
+{
+	return counter_bump(st, RATE_AUTO_REPLY, address, now, SUBSCRIBE_DAY);
 }
 
 /* ---- mails ---- */

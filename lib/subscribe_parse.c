@@ -346,6 +346,35 @@ static int is_list_address(const struct config *cfg, const char *addr)
 	return 0;
 }
 
+/* Why no answer may go to the sender of a message with header facts H. */
+static const char *quiet_reason(const struct config *cfg, const struct head_facts *h,
+				const char *mail_from, const char *from_addr, int unparsed)
+{
+	if (unparsed)
+		return "the message could not be read";
+	if (!mail_from || !*mail_from)
+		return "null sender";
+	if (h->auto_submitted)
+		return "auto-submitted";
+	if (h->report)
+		return "a delivery report";
+	if (h->bulk)
+		return "bulk precedence";
+	if (h->own_loop || is_list_address(cfg, mail_from) ||
+	    (from_addr && is_list_address(cfg, from_addr)))
+		return "sent by one of our list addresses";
+	return NULL;
+}
+
+const char *subscribe_quiet_reason(const struct config *cfg, const char *mail_from,
+				   const char *from_addr, const char *raw, size_t len,
+				   int unparsed)
+{
+	struct head_facts h;
+	head_scan(cfg, raw ? raw : "", raw ? len : 0, &h);
+	return quiet_reason(cfg, &h, mail_from, from_addr, unparsed);
+}
+
 /* ---- what the message asks ---- */
 
 static void add_act(struct subscribe_prep *out, const struct list_cfg *l,
@@ -431,20 +460,9 @@ void subscribe_prepare(const struct config *cfg, const struct store_pending *p,
 		free(out->name);
 		out->name = xstrdup(mi->from_name);
 	}
-	if (unparsed)
-		out->quiet = "the message could not be read";
-	else if (!*p->mail_from)
-		out->quiet = "null sender";
-	else if (h.auto_submitted)
-		out->quiet = "auto-submitted";
-	else if (h.report)
-		out->quiet = "a delivery report";
-	else if (h.bulk)
-		out->quiet = "bulk precedence";
-	else if (h.own_loop || is_list_address(cfg, p->mail_from) ||
-		 is_list_address(cfg, mi->from_addr))
-		out->quiet = "sent by one of our list addresses";
-	else if (!*out->address)
+	out->quiet = quiet_reason(cfg, &h, p->mail_from, unparsed ? NULL : mi->from_addr,
+				  unparsed);
+	if (!out->quiet && !*out->address)
 		out->quiet = "no valid sender address";
 
 	struct subscribe_cmd subject_cmd;

@@ -45,7 +45,8 @@
 static const char *const tpl_names[TPL_COUNT + 1] = {
 	"confirm-join", "confirm-leave", "invite", "welcome", "goodbye", "refused", "help",
 	"already-member", "not-member", "token-invalid", "pending-approval", "approved", "denied",
-	"moderator-pending", "list-full", NULL};
+	"moderator-pending", "list-full", "moderator-notice", "post-held", "post-rejected",
+	"post-expired", "post-withdrawn", "moderation-invalid", NULL};
 
 struct tpl {
 	char *subject;
@@ -489,10 +490,12 @@ static void render_body(struct render *r, const char *s)
 enum { OWN_SHELL, OWN_OWNER, OWN_REQUEST, OWN_JOIN, OWN_LEAVE, OWN_ARCHIVE, OWN_MAX, OWN_TITLE,
        OWN_COUNT };
 
-char *template_compose(const struct templates *t, const struct config *cfg,
-		       const struct list_cfg *l, const char *name, const struct template_var *vars,
-		       size_t n_vars, const char *to, const char *reply_to, const char *from,
-		       size_t *out_len)
+/* template_compose, with ATT[0..n_att) attached (multipart/mixed) when
+ * N_ATT > 0. */
+static char *compose(const struct templates *t, const struct config *cfg,
+		     const struct list_cfg *l, const char *name, const struct template_var *vars,
+		     size_t n_vars, const char *to, const char *reply_to, const char *from,
+		     const struct template_attachment *att, size_t n_att, size_t *out_len)
 {
 	char *own[OWN_COUNT] = {0};
 	struct sbuf subj = {0}, body = {0}, wrapped = {0}, msg = {0};
@@ -568,16 +571,41 @@ char *template_compose(const struct templates *t, const struct config *cfg,
 		sbuf_printf(&msg, "Reply-To: %s\r\n", reply_to);
 	tmail_add_text_header(&msg, "Subject", subject);
 	tmail_add_message_id(&msg, host);
-	sbuf_adds(&msg, "MIME-Version: 1.0\r\n"
-			"Content-Type: text/plain; charset=utf-8\r\n");
+	sbuf_adds(&msg, "MIME-Version: 1.0\r\n");
 	int plain = tmail_is_7bit(wrapped.buf ? wrapped.buf : "", wrapped.len);
-	sbuf_printf(&msg, "Content-Transfer-Encoding: %s\r\n", plain ? "7bit" : "quoted-printable");
-	sbuf_printf(&msg, "Auto-Submitted: auto-replied\r\nX-Loop: %s\r\nPrecedence: list\r\n\r\n",
-		    l->address);
+	char boundary[TMAIL_BOUNDARY_LEN + 1] = "";
+	if (n_att) {
+		/* Chosen to occur in none of the parts. */
+		tmail_boundary(boundary, wrapped.buf ? wrapped.buf : "", wrapped.len, att, n_att);
+		sbuf_printf(&msg, "Content-Type: multipart/mixed;\r\n boundary=\"%s\"\r\n",
+			    boundary);
+		if (tmail_attachments_8bit(att, n_att))
+			sbuf_adds(&msg, "Content-Transfer-Encoding: 8bit\r\n");
+		sbuf_printf(&msg, "Auto-Submitted: auto-replied\r\nX-Loop: %s\r\n"
+				  "Precedence: list\r\n\r\n",
+			    l->address);
+		sbuf_adds(&msg, "This is a message in MIME format.\r\n");
+		sbuf_printf(&msg, "\r\n--%s\r\n", boundary);
+		sbuf_printf(&msg, "Content-Type: text/plain; charset=utf-8\r\n"
+				  "Content-Transfer-Encoding: %s\r\n\r\n",
+			    plain ? "7bit" : "quoted-printable");
+	} else {
+		sbuf_printf(&msg, "Content-Type: text/plain; charset=utf-8\r\n"
+				  "Content-Transfer-Encoding: %s\r\n",
+			    plain ? "7bit" : "quoted-printable");
+		sbuf_printf(&msg, "Auto-Submitted: auto-replied\r\nX-Loop: %s\r\n"
+				  "Precedence: list\r\n\r\n",
+			    l->address);
+	}
 	if (plain)
 		tmail_add_crlf_lines(&msg, wrapped.buf ? wrapped.buf : "", wrapped.len);
 	else
 		tmail_add_qp(&msg, wrapped.buf, wrapped.len);
+	if (n_att) {
+		for (size_t k = 0; k < n_att; k++)
+			tmail_add_rfc822_part(&msg, boundary, &att[k]);
+		sbuf_printf(&msg, "\r\n--%s--\r\n", boundary);
+	}
 
 	for (int k = 0; k < OWN_COUNT; k++)
 		free(own[k]);
@@ -590,3 +618,23 @@ char *template_compose(const struct templates *t, const struct config *cfg,
 	return sbuf_detach(&msg);
 }
 
+char *template_compose(const struct templates *t, const struct config *cfg,
+		       const struct list_cfg *l, const char *name, const struct template_var *vars,
+		       size_t n_vars, const char *to, const char *reply_to, const char *from,
+		       size_t *out_len)
+{
+	return compose(t, cfg, l, name, vars, n_vars, to, reply_to, from, NULL, 0, out_len);
+}
+
+char *template_compose_attached(const struct templates *t, const struct config *cfg,
+				const struct list_cfg *l, const char *name,
+				const struct template_var *vars, size_t n_vars, const char *to,
+				const char *reply_to, const char *from,
+				const struct template_attachment *att, size_t n_att,
+				size_t *out_len)
+{
+	for (size_t k = 0; k < n_att; k++)
+		if (!att[k].data && att[k].len)
+			return NULL;
+	return compose(t, cfg, l, name, vars, n_vars, to, reply_to, from, att, n_att, out_len);
+}

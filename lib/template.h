@@ -1,6 +1,6 @@
 /* template: the mails dialogued writes itself (confirm, welcome, goodbye,
  * refused, help, already-member, not-member, invite, token-invalid,
- * pending-approval, moderator-notice ...). Each is a text file in the
+ * pending-approval, moderator-notice, post-held, post-rejected ...). Each is a text file in the
  * [server] templates directory, loaded at start and on SIGHUP, with a
  * built-in default when the file is absent. A template is a Subject line,
  * a blank line, and a plain-text body; {{name}} is replaced by a variable.
@@ -43,6 +43,26 @@ char *template_compose(const struct templates *t, const struct config *cfg,
 		       const struct list_cfg *l, const char *name, const struct template_var *vars,
 		       size_t n_vars, const char *to, const char *reply_to, const char *from,
 		       size_t *out_len);
+
+/* A message attached to a composed mail as message/rfc822. */
+struct template_attachment {
+	const char *data;        /* a whole message as received (any line ends) */
+	size_t len;
+	const char *description; /* Content-Description ("held post 12"); NULL: none */
+};
+
+/* template_compose, with the messages ATT[0..n_att) attached: the mail is
+ * multipart/mixed, the rendered text its first part, then one
+ * message/rfc822 part per attachment, its bytes unchanged but for line
+ * ends (CRLF throughout), declared 8bit when it is not 7-bit clean (and
+ * the whole mail with it). N_ATT 0 is template_compose. NULL as there,
+ * or when an attachment has no data. Caller frees. */
+char *template_compose_attached(const struct templates *t, const struct config *cfg,
+				const struct list_cfg *l, const char *name,
+				const struct template_var *vars, size_t n_vars, const char *to,
+				const char *reply_to, const char *from,
+				const struct template_attachment *att, size_t n_att,
+				size_t *out_len);
 
 /* Additions beyond the agreed interface (for tests, fuzzing and checks). */
 

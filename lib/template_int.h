@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "template.h"
 #include "util.h"
 
 #define TPL_FILE_MAX (64 * 1024)    /* a template file; more is a mistake */
@@ -36,6 +37,12 @@ enum {
 	TPL_DENIED,
 	TPL_MODERATOR_PENDING,
 	TPL_LIST_FULL,
+	TPL_MODERATOR_NOTICE,
+	TPL_POST_HELD,
+	TPL_POST_REJECTED,
+	TPL_POST_EXPIRED,
+	TPL_POST_WITHDRAWN,
+	TPL_MODERATION_INVALID,
 	TPL_COUNT
 };
 /* The built-in texts, the same as config/templates/NAME.txt. */
@@ -55,5 +62,15 @@ void tmail_add_from(struct sbuf *b, const char *title, const char *addr);
 void tmail_add_date(struct sbuf *b, time_t t);
 void tmail_add_message_id(struct sbuf *b, const char *host);
 char *tmail_shell_word(const char *s);
+/* A MIME boundary (TMAIL_BOUNDARY_LEN characters) found in neither TEXT
+ * nor the attachments. */
+#define TMAIL_BOUNDARY_LEN 38
+void tmail_boundary(char out[TMAIL_BOUNDARY_LEN + 1], const char *text, size_t len,
+		    const struct template_attachment *att, size_t n_att);
+/* Does any attachment need 8bit (8-bit bytes, NUL, or a line over 998)? */
+int tmail_attachments_8bit(const struct template_attachment *att, size_t n_att);
+/* "--BOUNDARY" and A as a message/rfc822 part, CRLF-normalised. */
+void tmail_add_rfc822_part(struct sbuf *b, const char *boundary,
+			   const struct template_attachment *a);
 
 #endif

@@ -1,5 +1,6 @@
 /* template_mail: turning rendered text into a mail's body and headers
  * (wrapping, quoted-printable, RFC 2047 words, From, Date, Message-ID). */
+#define _GNU_SOURCE /* memmem() */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,3 +353,94 @@ char *tmail_shell_word(const char *s)
 	return sbuf_detach(&b);
 }
 
+/* ---- attached messages ---- */
+
+static int contains(const char *hay, size_t n, const char *needle, size_t nl)
+{
+	return n >= nl && memmem(hay, n, needle, nl) != NULL;
+}
+
+void tmail_boundary(char out[TMAIL_BOUNDARY_LEN + 1], const char *text, size_t len,
+		    const struct template_attachment *att, size_t n_att)
+{
+	static const char hex[] = "0123456789abcdef";
+	static unsigned counter;
+	/* "=_" never occurs in quoted-printable text; 128 random bits make a
+	 * clash with an attached message all but impossible, and it is
+	 * checked anyway. */
+	for (int tries = 0;; tries++) {
+		unsigned char r[16];
+		if (RAND_bytes(r, sizeof r) != 1) {
+			uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ ++counter;
+			for (size_t i = 0; i < sizeof r; i++) {
+				x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+				r[i] = (unsigned char)(x >> 56);
+			}
+		}
+		memcpy(out, "=_dlg_", 6);
+		for (size_t i = 0; i < sizeof r; i++) {
+			out[6 + 2 * i] = hex[r[i] >> 4];
+			out[7 + 2 * i] = hex[r[i] & 15];
+		}
+		out[TMAIL_BOUNDARY_LEN] = '\0';
+		int clash = contains(text, len, out, TMAIL_BOUNDARY_LEN);
+		for (size_t k = 0; k < n_att && !clash; k++)
+			clash = contains(att[k].data, att[k].len, out, TMAIL_BOUNDARY_LEN);
+		if (!clash || tries >= 8)
+			return;
+	}
+}
+
+/* Not 7bit: an 8-bit byte, a NUL or a line longer than SMTP allows. A
+ * line that long would strictly make the part "binary", which no relay
+ * without BINARYMIME takes; 8bit is what such a post travelled as. */
+static int needs_8bit(const char *s, size_t n)
+{
+	size_t line = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x80 || c == 0)
+			return 1;
+		line = c == '\n' || c == '\r' ? 0 : line + 1;
+		if (line > LINE_MAX_7BIT)
+			return 1;
+	}
+	return 0;
+}
+
+int tmail_attachments_8bit(const struct template_attachment *att, size_t n_att)
+{
+	for (size_t k = 0; k < n_att; k++)
+		if (needs_8bit(att[k].data, att[k].len))
+			return 1;
+	return 0;
+}
+
+void tmail_add_rfc822_part(struct sbuf *b, const char *boundary,
+			   const struct template_attachment *a)
+{
+	sbuf_printf(b, "\r\n--%s\r\nContent-Type: message/rfc822\r\n", boundary);
+	if (a->description && *a->description) {
+		char *d = tmail_header_text(a->description, 200);
+		tmail_add_text_header(b, "Content-Description", d);
+		free(d);
+	}
+	if (needs_8bit(a->data, a->len))
+		sbuf_adds(b, "Content-Transfer-Encoding: 8bit\r\n");
+	sbuf_adds(b, "Content-Disposition: inline\r\n\r\n");
+	/* Bare CR and bare LF become CRLF, as SMTP carries them. */
+	const char *s = a->data;
+	size_t start = 0;
+	for (size_t i = 0; i < a->len; i++) {
+		if (s[i] != '\r' && s[i] != '\n')
+			continue;
+		sbuf_add(b, s + start, i - start);
+		sbuf_add(b, "\r\n", 2);
+		if (s[i] == '\r' && i + 1 < a->len && s[i + 1] == '\n')
+			i++;
+		start = i + 1;
+	}
+	sbuf_add(b, s + start, a->len - start);
+	if (a->len == 0 || (s[a->len - 1] != '\n' && s[a->len - 1] != '\r'))
+		sbuf_add(b, "\r\n", 2);
+}

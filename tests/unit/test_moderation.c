@@ -440,14 +440,20 @@ static void test_decisions(void)
 	CHECK(strstr(msg, "nobody to tell") != NULL);
 	CHECK_INT(sql_int("SELECT count(*) FROM outbound"), before);
 
-	/* discard and withdraw: nothing goes anywhere */
+	/* discard: nothing goes anywhere; withdraw: the poster gets a
+	 * confirmation, the members nothing */
 	id = post("dialogue", poster, poster, LADDR, "discard me", "", 0);
 	CHECK_INT(decide(id, MODERATION_DISCARD, NULL, 0, msg, sizeof msg), MODERATION_DONE);
 	CHECK_STR(status_of(id), "discarded");
+	CHECK_INT(mails_to(poster), 1);
 	id = post("dialogue", poster, poster, LADDR, "withdraw me", "", 0);
 	CHECK_INT(decide(id, MODERATION_WITHDRAW, NULL, 0, msg, sizeof msg), MODERATION_DONE);
 	CHECK_STR(status_of(id), "withdrawn");
-	CHECK_INT(mails_to(poster), 1);
+	CHECK(strstr(msg, "the poster is told") != NULL);
+	CHECK_INT(mails_to(poster), 2);
+	notice = last_mail_to(poster);
+	CHECK(notice && strstr(notice, "withdrawn") && strstr(notice, "withdraw me"));
+	free(notice);
 	CHECK_INT(mails_to("m1@example.org"), 1);
 
 	/* expire: the poster is told */
@@ -462,7 +468,7 @@ static void test_decisions(void)
 	free(ids);
 	CHECK_INT(decide(id, MODERATION_EXPIRE, NULL, 0, msg, sizeof msg), MODERATION_DONE);
 	CHECK_STR(status_of(id), "expired");
-	CHECK_INT(mails_to(poster), 2);
+	CHECK_INT(mails_to(poster), 3);
 	notice = last_mail_to(poster);
 	CHECK(notice && strstr(notice, "14 days"));
 	free(notice);

@@ -374,7 +374,8 @@ static void test_names(void)
 	static const char *const want[] = {
 		"confirm-join", "confirm-leave", "invite", "welcome", "goodbye", "refused", "help",
 		"already-member", "not-member", "token-invalid", "pending-approval", "approved",
-		"denied", "moderator-pending", "list-full", NULL};
+		"denied", "moderator-pending", "list-full", "moderator-notice", "post-held",
+		"post-rejected", "post-expired", "post-withdrawn", "moderation-invalid", NULL};
 	const char *const *n = template_names();
 	int i;
 	for (i = 0; want[i]; i++) {
