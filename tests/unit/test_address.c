@@ -70,7 +70,7 @@ static const char *const invalid[] = {
 	"\"a\\\"@example.org",        /* escaped closing quote */
 	"\"a\x01\"@example.org",
 	"us\x01er@example.org",
-	"us\x7f" "er@example.org",
+	"us\177er@example.org",        /* DEL */
 	"us\xc3\xa9r@example.org",    /* no SMTPUTF8 */
 	"user@ex\xc3\xa4mple.org",
 	"user@[192.0.2.256]",

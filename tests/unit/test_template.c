@@ -560,7 +560,7 @@ static void test_injection(const struct templates *t)
 {
 	static const char *const evil[] = {
 		"x\r\nBcc: evil@x", "x\nBcc: evil@x", "x\rBcc: evil@x", "\r\n\r\nBcc: evil@x",
-		"x\r\n Bcc: evil@x", "=?UTF-8?B?QmNjOiBldmlsQHgNCg==?=", "x\x0b\x0c\x1b\x7f" "Bcc: evil@x",
+		"x\r\n Bcc: evil@x", "=?UTF-8?B?QmNjOiBldmlsQHgNCg==?=", ("x\x0b\x0c\x1b\x7f" "Bcc: evil@x"),
 	};
 	const char *names[] = {"token", "address", "name", "reason", "stakeholder", "command"};
 	struct list_cfg bad = dialogue;
