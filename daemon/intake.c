@@ -28,6 +28,7 @@ struct intake {
 	void (*after_commit)(void *);
 	void *after_arg;
 	uint64_t batches, messages;
+	int64_t acked; /* loop thread: highest id reported, 0 = none yet */
 };
 
 static void *writer_main(void *arg);
@@ -138,6 +139,11 @@ size_t intake_pending(struct intake *in)
 	return n;
 }
 
+int64_t intake_acknowledged(const struct intake *in, int64_t start)
+{
+	return in->acked ? in->acked : start;
+}
+
 void intake_stats(const struct intake *in, uint64_t *batches, uint64_t *messages)
 {
 	*batches = in->batches;
@@ -216,6 +222,8 @@ static void report_done(evutil_socket_t fd, short what, void *arg)
 	for (struct intake_msg *m = list, *next; m; m = next) {
 		next = m->next;
 		any_ok |= m->result_ok;
+		if (m->result_ok && m->result_id > in->acked)
+			in->acked = m->result_id;
 		if (m->done)
 			m->done(m->arg, m->result_ok, m->result_id);
 		intake_msg_free(m);

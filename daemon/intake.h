@@ -53,6 +53,10 @@ void intake_msg_free(struct intake_msg *m);
 /* Take ownership of M and commit it with the current batch. */
 void intake_submit(struct intake *in, struct intake_msg *m);
 
+/* The highest message id whose outcome has been reported to its session
+ * (its 250 is queued), or START when none yet. */
+int64_t intake_acknowledged(const struct intake *in, int64_t start);
+
 /* Messages submitted and not yet reported back. */
 size_t intake_pending(struct intake *in);
 

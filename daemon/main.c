@@ -114,6 +114,14 @@ static void raise_fd_limit(long want)
 			 (unsigned long long)rl.rlim_cur, want);
 }
 
+/* The intake is made before the processor (which reads its progress). */
+static void kick_processor(void *arg)
+{
+	struct daemon *d = arg;
+	if (d->proc)
+		processor_kick(d->proc);
+}
+
 static void on_shutdown_done(void *arg)
 {
 	struct daemon *d = arg;
@@ -230,23 +238,23 @@ static int run(struct daemon *d)
 		log_err("cannot create the event loop");
 		return EXIT_SOFTWARE;
 	}
-	/* Network I/O has the default priority 1; archiving yields to it. */
 	/* After intake everything this connection writes can be derived again
 	 * from the fsync'd raw messages, or costs at most a duplicate copy. */
 	store_relax_durability(d->st);
 	d->delivery = delivery_new(d->base, d->st);
 	delivery_set_config(d->delivery, d->cfg);
-	d->proc = processor_new(d->base, d->st, 2, delivery_kick, d->delivery);
+	d->intake = intake_new(d->base, d->cfg->database, kick_processor, d, err, sizeof err);
+	if (!d->intake) {
+		log_err("%s", err);
+		return EXIT_IOERR;
+	}
+	/* Network I/O has the default priority 1; archiving yields to it. */
+	d->proc = processor_new(d->base, d->st, d->intake, 2, delivery_kick, d->delivery);
 	processor_set_config(d->proc, d->cfg, d->tmpl);
 	/* Notices, posters' mails and expiry of held posts: at the archiving's
 	 * priority, below network I/O. */
 	d->housekeeping = housekeeping_new(d->base, d->st, 2, delivery_kick, d->delivery);
 	housekeeping_set_config(d->housekeeping, d->cfg, d->tmpl);
-	d->intake = intake_new(d->base, d->cfg->database, processor_kick, d->proc, err, sizeof err);
-	if (!d->intake) {
-		log_err("%s", err);
-		return EXIT_IOERR;
-	}
 	d->smtp = smtp_server_new(d->base, d->intake);
 	smtp_server_set_config(d->smtp, d->cfg, d->tls);
 	if (smtp_server_listen(d->smtp, err, sizeof err) < 0) {

@@ -17,13 +17,17 @@ struct processor {
 	struct event *retry_ev;
 	void (*on_queued)(void *);
 	void *on_queued_arg;
+	struct intake *intake;
+	int64_t start_id; /* the last message stored when the daemon started */
 };
 
 static void processor_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct processor *p = arg;
 	size_t queued = 0;
-	int n = archive_process(p->st, p->cfg, p->tmpl, PROCESS_BATCH, &queued);
+	int n = archive_process(p->st, p->cfg, p->tmpl,
+				intake_acknowledged(p->intake, p->start_id), PROCESS_BATCH,
+				&queued);
 	if (queued && p->on_queued)
 		p->on_queued(p->on_queued_arg);
 	if (n < 0) {
@@ -37,11 +41,14 @@ static void processor_run(evutil_socket_t fd, short what, void *arg)
 		processor_kick(p); /* more may be waiting */
 }
 
-struct processor *processor_new(struct event_base *base, struct store *st, int priority,
-				void (*on_queued)(void *arg), void *arg)
+struct processor *processor_new(struct event_base *base, struct store *st, struct intake *in,
+				int priority, void (*on_queued)(void *arg), void *arg)
 {
 	struct processor *p = xcalloc(1, sizeof *p);
 	p->st = st;
+	p->intake = in;
+	if (store_last_message_id(st, &p->start_id) != STORE_OK)
+		p->start_id = INT64_MAX; /* then no cap: process what is there */
 	p->on_queued = on_queued;
 	p->on_queued_arg = arg;
 	/* A timer, not event_active(): it fires after the next poll, when the

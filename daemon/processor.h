@@ -6,14 +6,17 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "intake.h"
 #include "store.h"
 #include "template.h"
 
 struct processor;
 
 /* ON_QUEUED (may be NULL) runs after a run that queued copies for delivery. */
-struct processor *processor_new(struct event_base *base, struct store *st, int priority,
-				void (*on_queued)(void *arg), void *arg);
+/* Messages are only read once their 250 is out (intake_acknowledged of
+ * IN; those stored before the start are read at once). */
+struct processor *processor_new(struct event_base *base, struct store *st, struct intake *in,
+				int priority, void (*on_queued)(void *arg), void *arg);
 /* Use CFG and TMPL (not owned; valid until the next call) from now on. */
 void processor_set_config(struct processor *p, const struct config *cfg,
 			  const struct templates *tmpl);

@@ -138,14 +138,14 @@ static int apply_message(struct store *st, const struct config *cfg,
 }
 
 int archive_process(struct store *st, const struct config *cfg, const struct templates *tmpl,
-		    size_t max, size_t *queued)
+		    int64_t upto, size_t max, size_t *queued)
 {
 	struct store_pending *p = NULL;
 	size_t n = 0;
 	*queued = 0;
-	int rc = store_pending_fetch(st, 1, max, &p, &n);
+	int rc = store_pending_fetch_upto(st, 1, max, upto, &p, &n);
 	if (rc == STORE_OK && n == 0)
-		rc = store_pending_fetch(st, 0, max, &p, &n);
+		rc = store_pending_fetch_upto(st, 0, max, upto, &p, &n);
 	if (rc != STORE_OK || n == 0)
 		return rc;
 

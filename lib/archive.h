@@ -19,12 +19,13 @@
  * not survive. */
 int archive_recover(struct store *st);
 
-/* Process up to MAX pending messages in one transaction (TMPL words the
+/* Process up to MAX pending messages with ids up to UPTO (the last one
+ * acknowledged; INT64_MAX: all) in one transaction (TMPL words the
  * mails it answers with; NULL: the built-in texts): parse, then for
  * each post apply the list's policy (archive and queue copies, hold, or
  * answer). Returns the number processed (0 = nothing pending) or a
  * STORE_E* < 0; *queued gets the number of copies queued for delivery. */
 int archive_process(struct store *st, const struct config *cfg, const struct templates *tmpl,
-		    size_t max, size_t *queued);
+		    int64_t upto, size_t max, size_t *queued);
 
 #endif

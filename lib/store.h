@@ -86,6 +86,13 @@ struct store_pending {
  * otherwise. *n_out may be 0. Free with store_pending_free. */
 int store_pending_fetch(struct store *st, int fresh, size_t max, struct store_pending **out,
 			size_t *n_out);
+/* The same, only messages with id <= UPTO: the daemon reads no message
+ * whose 250 has not gone out yet, so a parser crash can never swallow an
+ * acknowledgement (and a client's retry of it then crash us again). */
+int store_pending_fetch_upto(struct store *st, int fresh, size_t max, int64_t upto,
+			     struct store_pending **out, size_t *n_out);
+/* The highest messages.id stored (0 when none). */
+int store_last_message_id(struct store *st, int64_t *id);
 void store_pending_free(struct store_pending *p, size_t n);
 /* Count one more parse attempt for each id, committed before parsing so a
  * parser crash is remembered across restarts. */

@@ -79,6 +79,12 @@ static int pending_rcpts(struct store *st, struct store_pending *p)
 int store_pending_fetch(struct store *st, int fresh, size_t max, struct store_pending **out,
 			size_t *n_out)
 {
+	return store_pending_fetch_upto(st, fresh, max, INT64_MAX, out, n_out);
+}
+
+int store_pending_fetch_upto(struct store *st, int fresh, size_t max, int64_t upto,
+			     struct store_pending **out, size_t *n_out)
+{
 	*out = NULL;
 	*n_out = 0;
 	if (max == 0)
@@ -88,15 +94,16 @@ int store_pending_fetch(struct store *st, int fresh, size_t max, struct store_pe
 					    "SELECT id, parse_attempts, raw, received, mail_from,"
 					    " client_ip FROM messages"
 					    " WHERE state = 'new' AND parse_attempts = 0"
-					    " ORDER BY id LIMIT ?")
+					    " AND id <= ? ORDER BY id LIMIT ?")
 				: store_sql(st, SQL_PENDING_RETRY,
 					    "SELECT id, parse_attempts, raw, received, mail_from,"
 					    " client_ip FROM messages"
 					    " WHERE state = 'new' AND parse_attempts > 0"
-					    " ORDER BY id LIMIT ?");
+					    " AND id <= ? ORDER BY id LIMIT ?");
 	if (!s)
 		return STORE_ERR;
-	sqlite3_bind_int64(s, 1, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
+	sqlite3_bind_int64(s, 1, upto);
+	sqlite3_bind_int64(s, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
 	struct store_pending *p = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
@@ -393,4 +400,17 @@ int store_parse_recover(struct store *st, int64_t *blamed)
 	if (rc == STORE_OK)
 		*blamed = id;
 	return rc;
+}
+
+int store_last_message_id(struct store *st, int64_t *id)
+{
+	*id = 0;
+	sqlite3_stmt *s = store_sql(st, SQL_LAST_MESSAGE, "SELECT max(id) FROM messages");
+	if (!s)
+		return STORE_ERR;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? STORE_OK : store_fail(st, rc, "last message id");
 }

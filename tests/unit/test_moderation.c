@@ -334,7 +334,7 @@ static int64_t post(const char *list, const char *mail_from, const char *from, c
 		CHECK_INT(store_bump_attempts(st, &in.id, 1), STORE_OK);
 	size_t queued;
 	int n;
-	while ((n = archive_process(st, cfg, NULL, 64, &queued)) > 0)
+	while ((n = archive_process(st, cfg, NULL, INT64_MAX, 64, &queued)) > 0)
 		;
 	CHECK(n == 0);
 	free(text);

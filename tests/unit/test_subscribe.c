@@ -223,7 +223,7 @@ static void receive(const char *mail_from, const char *ip, const char *rcpt, con
 	CHECK_INT(store_accept_batch(st, &in, 1), STORE_OK);
 	size_t queued;
 	int n;
-	while ((n = archive_process(st, cfg, NULL, 64, &queued)) > 0)
+	while ((n = archive_process(st, cfg, NULL, INT64_MAX, 64, &queued)) > 0)
 		;
 	CHECK(n == 0);
 }
