@@ -182,12 +182,16 @@ int archive_process(struct store *st, const struct config *cfg, const struct tem
 		 * members, tokens and counters of earlier ones. */
 		rc = store_begin(st);
 		size_t q = 0;
-		for (size_t i = 0; rc == STORE_OK && i < parsed; i++)
-			rc = apply_message(st, cfg, tmpl, &p[i], &infos[i], b.preps + first_prep[i],
-					   first_prep[i + 1] - first_prep[i], &subs[i], &mods[i],
-					   &q);
-		if (rc == STORE_OK)
-			rc = store_parse_end(st);
+		for (size_t i = 0; rc == STORE_OK && i < parsed; i++) {
+			/* Applying renders mails from what the message says: a
+			 * crash here is this message's too, not the last one read. */
+			rc = store_parse_begin(st, p[i].id);
+			if (rc == STORE_OK)
+				rc = apply_message(st, cfg, tmpl, &p[i], &infos[i],
+						   b.preps + first_prep[i],
+						   first_prep[i + 1] - first_prep[i], &subs[i],
+						   &mods[i], &q);
+		}
 		if (rc == STORE_OK)
 			rc = store_commit(st);
 		else
@@ -200,6 +204,9 @@ int archive_process(struct store *st, const struct config *cfg, const struct tem
 			}
 		}
 	}
+	/* Done, or failed and to be retried: either way nobody is to blame. */
+	if (store_parse_end(st) != STORE_OK)
+		log_warn("archive: cannot clear the parse marker: %s", store_errmsg(st));
 	for (size_t k = 0; k < b.n; k++)
 		post_prep_clear(&b.preps[k]);
 	free(b.preps);
