@@ -205,14 +205,13 @@ static int notify_moderators(struct subscribe_ctx *c, const char *address, const
 		subscribe_note(c, "no moderator to tell");
 		return STORE_OK;
 	}
-	char *approve = xasprintf("dialoguectl members approve %s %s", l->name, address);
-	char *deny = xasprintf("dialoguectl members deny %s %s", l->name, address);
+	/* The template writes the approve/deny commands itself, with the
+	 * address quoted for a shell ({{address_shell}}): a valid address may
+	 * hold ` $ | and a moderator pastes the line. */
 	const struct template_var vars[] = {
 		{"address", address},
 		{"name", name},
 		{"stakeholder", stakeholder},
-		{"approve_command", approve},
-		{"deny_command", deny},
 	};
 	int rc = STORE_OK;
 	for (size_t i = 0; i < l->n_moderators && rc == STORE_OK; i++) {
@@ -220,8 +219,6 @@ static int notify_moderators(struct subscribe_ctx *c, const char *address, const
 		rc = subscribe_send(c, "moderator-pending", l->moderators[i], NULL, vars,
 				    sizeof vars / sizeof vars[0], &sent);
 	}
-	free(approve);
-	free(deny);
 	if (rc == STORE_OK)
 		subscribe_note(c, "%zu moderator(s) told", l->n_moderators);
 	return rc;
