@@ -153,11 +153,8 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 /* RFC 5321 4.4: a trace header for the hop into us. */
 static void add_received(struct smtp_session *s)
 {
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	char date[40];
+	fmt_rfc5322_date(now_epoch(), date);
 	sbuf_printf(&s->data.buf,
 		    "Received: from %s ([%s])\r\n\tby %s (dialogue) with %s\r\n\tfor <%s>; %s\r\n",
 		    s->helo, s->client_ip, s->srv->cfg->hostname,

@@ -47,15 +47,9 @@ void rw_random_hex(char *out, size_t n)
 /* RFC 5322 date in UTC, without the locale's day and month names. */
 static void add_date(struct sbuf *b, time_t t)
 {
-	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	sbuf_printf(b, "Date: %s, %d %s %d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday % 7],
-		    tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		    tm.tm_sec);
+	char date[40];
+	fmt_rfc5322_date((int64_t)t, date);
+	sbuf_printf(b, "Date: %s\r\n", date);
 }
 
 /* S reduced to what may sit inside a header line: no controls, no

@@ -298,15 +298,9 @@ void tmail_add_from(struct sbuf *b, const char *title, const char *addr)
 
 void tmail_add_date(struct sbuf *b, time_t t)
 {
-	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	sbuf_printf(b, "Date: %s, %d %s %d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday % 7],
-		    tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		    tm.tm_sec);
+	char date[40];
+	fmt_rfc5322_date((int64_t)t, date);
+	sbuf_printf(b, "Date: %s\r\n", date);
 }
 
 void tmail_add_message_id(struct sbuf *b, const char *host)

@@ -71,6 +71,10 @@ void fmt_iso8601(int64_t t, char buf[32]);
  * prefix, to be replaced by one U+FFFD (Unicode 3.9). BAD may be NULL. */
 size_t utf8_sequence(const unsigned char *s, size_t n, size_t *bad);
 
+/* T as an RFC 5322 date in UTC ("Mon, 30 Nov 2026 06:42:11 +0000"),
+ * independent of the locale, into buf[40]. */
+void fmt_rfc5322_date(int64_t t, char buf[40]);
+
 /* Read a whole file; returns NULL with errno set on failure. */
 char *read_file_all(const char *path, size_t *len_out);
 
