@@ -36,6 +36,20 @@ void subscribe_note(struct subscribe_ctx *c, const char *fmt, ...)
 
 /* ---- counters ---- */
 
+/* The counter key of KEY: lowercased, and for an address its "+detail"
+ * dropped, so v+1@x, v+2@x ... all draw on v@x's allowance (one mailbox,
+ * one budget). Caller frees. */
+static char *counter_key(const char *key)
+{
+	char *k = xstrdup(key);
+	ascii_lower(k);
+	char *at = strrchr(k, '@');
+	char *plus = at ? memchr(k, '+', (size_t)(at - k)) : NULL;
+	if (plus && plus != k)
+		memmove(plus, at, strlen(at) + 1);
+	return k;
+}
+
 /* *ok = whether KEY is under LIMIT (0 = no limit) in the window of SPAN
  * seconds that holds NOW. */
 static int counter_ok(struct store *st, const char *kind, const char *key, int64_t now,
@@ -44,8 +58,7 @@ static int counter_ok(struct store *st, const char *kind, const char *key, int64
 	*ok = 1;
 	if (limit <= 0 || !key || !*key)
 		return STORE_OK;
-	char *k = xstrdup(key);
-	ascii_lower(k);
+	char *k = counter_key(key);
 	long n = 0;
 	int rc = store_rate_get(st, kind, k, now / span * span, &n);
 	free(k);
@@ -59,8 +72,7 @@ static int counter_bump(struct store *st, const char *kind, const char *key, int
 {
 	if (!key || !*key)
 		return STORE_OK;
-	char *k = xstrdup(key);
-	ascii_lower(k);
+	char *k = counter_key(key);
 	int rc = store_rate_bump(st, kind, k, now / span * span);
 	free(k);
 	return rc;

@@ -360,6 +360,24 @@ def test_storm_of_join_requests_leaves_three_confirmations(d, sink):
              what="97 log lines of refused confirmations")
 
 
+def test_subaddress_storm_shares_one_allowance(d, sink):
+    """v+1@, v+2@ ... are one mailbox: together they get at most 3 mails."""
+    local, domain = addr("sub").split("@")
+    with harness.SMTPClient(d.conf.port, timeout=T(30)) as c:
+        harness.check(c.reply(), 220, None, "banner")
+        c.ehlo()
+        for i in range(10):
+            victim = "%s+%d@%s" % (local, i, domain)
+            data = harness.make_message(subject="subscribe", frm=victim,
+                                        to="dialogue-join@" + DOMAIN, body="x\r\n")
+            r = c.transaction(victim, ["dialogue-join@" + DOMAIN], data)
+            assert r.code == 250, r
+        c.cmd("QUIT")
+    sentinel(d, sink)
+    total = sum(len(queued_to(d, "%s+%d@%s" % (local, i, domain))) for i in range(10))
+    assert total == 3, total
+
+
 def test_join_to_a_closed_list_is_refused_politely(d, sink):
     gil = addr("gil")
     request(d, gil, "steering-join@" + DOMAIN, subject="join")
