@@ -6,6 +6,7 @@
  * sender wrote. Everything is linear in the input: a hostile header can
  * make us slow only in proportion to its size, which SMTP already caps. */
 #include "rewrite.h"
+#include "route.h"
 #include "rewrite_int.h"
 
 #include <stdlib.h>
@@ -523,18 +524,6 @@ static char *from_address(const char *v)
 	return a ? a : xstrdup("");
 }
 
-/* Is ADDR (an address as usable_address made it) L@D or one of L-*@D? */
-static int is_list_address(const struct list_cfg *l, const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	size_t ll = strlen(l->local);
-
-	if (!at || ascii_strcasecmp(at + 1, l->domain) != 0 || (size_t)(at - addr) < ll ||
-	    ascii_strncasecmp(addr, l->local, ll) != 0)
-		return 0;
-	return addr + ll == at || addr[ll] == '-';
-}
-
 /* What an address-list value (To, Cc) says about list L. */
 struct rcpt_scan {
 	const struct list_cfg *l;
@@ -559,7 +548,7 @@ static void scan_element_end(struct rcpt_scan *r)
 	if (a) {
 		r->count++;
 		a = usable_address(str_trim(a));
-		if (a && is_list_address(r->l, a))
+		if (a && route_is_list_address(r->l, a))
 			r->names_list = 1;
 		free(a);
 	}
@@ -662,7 +651,7 @@ void rewrite_facts(const char *raw, size_t len, const struct list_cfg *l, struct
 		from = xstrdup("");
 	f->n_recipients = rs.count;
 	f->implicit_destination = !rs.names_list;
-	f->from_is_list = *from && is_list_address(l, from);
+	f->from_is_list = *from && route_is_list_address(l, from);
 	if (from_addr) {
 		*from_addr = from;
 		f->from_addr = from;

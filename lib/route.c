@@ -106,3 +106,21 @@ enum route_result route_rcpt(const struct config *cfg, const char *addr, struct 
 	free(buf);
 	return r;
 }
+
+int route_is_list_address(const struct list_cfg *l, const char *addr)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+	size_t ll = strlen(l->local);
+	if (!at || ascii_strcasecmp(at + 1, l->domain) != 0 || (size_t)(at - addr) < ll ||
+	    ascii_strncasecmp(addr, l->local, ll) != 0)
+		return 0;
+	return addr + ll == at || addr[ll] == '-';
+}
+
+int route_is_own_address(const struct config *cfg, const char *addr)
+{
+	for (size_t i = 0; i < cfg->n_lists; i++)
+		if (route_is_list_address(&cfg->lists[i], addr))
+			return 1;
+	return 0;
+}

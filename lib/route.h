@@ -36,6 +36,12 @@ struct route {
 /* Classify ADDR (no angle brackets) against the lists of CFG. */
 enum route_result route_rcpt(const struct config *cfg, const char *addr, struct route *out);
 
+/* Is ADDR list L's own address, L@D or any L-...@D (existing or not)?
+ * Case-insensitive. For loop and forgery checks, not for routing. */
+int route_is_list_address(const struct list_cfg *l, const char *addr);
+/* The same for any list of CFG. */
+int route_is_own_address(const struct config *cfg, const char *addr);
+
 /* "post", "join", ... as stored in the database; and back (-1 unknown). */
 const char *route_kind_name(enum rcpt_kind k);
 int route_kind_from_name(const char *name);

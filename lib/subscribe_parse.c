@@ -1,6 +1,7 @@
 /* subscribe: reading a message — the commands of a mail to L-request, the
  * header facts that say whether it may be answered, and what it asks of
  * each list (subscribe_prepare). Nothing here touches the database. */
+#include "route.h"
 #include "subscribe.h"
 
 #include <stdio.h>
@@ -327,25 +328,6 @@ static void head_scan(const struct config *cfg, const char *raw, size_t len,
 	}
 }
 
-/* Is ADDR one of our own: L@D or L-anything@D of a configured list? */
-static int is_list_address(const struct config *cfg, const char *addr)
-{
-	const char *at = addr ? strrchr(addr, '@') : NULL;
-	if (!at)
-		return 0;
-	size_t local_len = (size_t)(at - addr);
-	for (size_t i = 0; i < cfg->n_lists; i++) {
-		const struct list_cfg *l = &cfg->lists[i];
-		size_t ll = strlen(l->local);
-		if (ascii_strcasecmp(at + 1, l->domain) || local_len < ll ||
-		    ascii_strncasecmp(addr, l->local, ll))
-			continue;
-		if (local_len == ll || addr[ll] == '-')
-			return 1;
-	}
-	return 0;
-}
-
 /* Why no answer may go to the sender of a message with header facts H. */
 static const char *quiet_reason(const struct config *cfg, const struct head_facts *h,
 				const char *mail_from, const char *from_addr, int unparsed)
@@ -360,8 +342,8 @@ static const char *quiet_reason(const struct config *cfg, const struct head_fact
 		return "a delivery report";
 	if (h->bulk)
 		return "bulk precedence";
-	if (h->own_loop || is_list_address(cfg, mail_from) ||
-	    (from_addr && is_list_address(cfg, from_addr)))
+	if (h->own_loop || route_is_own_address(cfg, mail_from) ||
+	    (from_addr && route_is_own_address(cfg, from_addr)))
 		return "sent by one of our list addresses";
 	return NULL;
 }
