@@ -286,6 +286,28 @@ char *store_col_dup(sqlite3_stmt *s, int i)
 	return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(s, i));
 }
 
+int store_query_int(struct store *st, sqlite3_stmt *s, int64_t *out, const char *what)
+{
+	*out = 0;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? STORE_OK : store_fail(st, rc, what);
+}
+
+int store_list_int(struct store *st, enum store_sql slot, const char *sql, const char *list,
+		   int64_t *out, const char *what)
+{
+	*out = 0;
+	sqlite3_stmt *s = store_sql(st, slot, sql);
+	if (!s)
+		return STORE_ERR;
+	if (list)
+		store_bind_str(s, 1, list);
+	return store_query_int(st, s, out, what);
+}
+
 static int run(struct store *st, enum store_sql id, const char *sql, const char *what)
 {
 	sqlite3_stmt *s = store_sql(st, id, sql);

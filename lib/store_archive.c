@@ -256,20 +256,11 @@ int store_archive_each(struct store *st, const char *list,
 
 int store_archive_count(struct store *st, const char *list, long *out)
 {
-	*out = 0;
-	sqlite3_stmt *s =
-		store_sql(st, SQL_ARC_COUNT, "SELECT count(*) FROM archive WHERE list = ?");
-	if (!s)
-		return STORE_ERR;
-	store_bind_str(s, 1, list);
-	int rc = sqlite3_step(s);
-	int ret = STORE_OK;
-	if (rc == SQLITE_ROW)
-		*out = (long)sqlite3_column_int64(s, 0);
-	else
-		ret = store_fail(st, rc, "count archive");
-	sqlite3_reset(s);
-	return ret;
+	int64_t v;
+	int rc = store_list_int(st, SQL_ARC_COUNT, "SELECT count(*) FROM archive WHERE list = ?",
+				list, &v, "count archive");
+	*out = (long)v;
+	return rc;
 }
 
 int store_archive_reindex(struct store *st)

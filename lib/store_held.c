@@ -261,17 +261,9 @@ int store_held_todo(struct store *st, const char *list, size_t max,
 
 int store_held_last_notice(struct store *st, const char *list, int64_t *when)
 {
-	*when = 0;
-	sqlite3_stmt *s = store_sql(st, SQL_HELD_LAST_NOTICE,
-				    "SELECT max(notified) FROM held WHERE list = ?");
-	if (!s)
-		return STORE_ERR;
-	store_bind_str(s, 1, list);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*when = sqlite3_column_int64(s, 0); /* NULL (no rows) reads as 0 */
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? STORE_OK : store_fail(st, rc, "latest notice");
+	return store_list_int(st, SQL_HELD_LAST_NOTICE,
+			      "SELECT max(notified) FROM held WHERE list = ?", list, when,
+			      "latest notice");
 }
 
 static int set_col(struct store *st, enum store_sql slot, const char *sql, int64_t id,

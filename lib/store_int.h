@@ -118,6 +118,13 @@ int store_fail(struct store *st, int rc, const char *what);
 int store_failf(struct store *st, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Step S (bound; a one-row, one-column query) and read its integer into
+ * *OUT (0 when the row is NULL, e.g. max() of no rows), then reset it. */
+int store_query_int(struct store *st, sqlite3_stmt *s, int64_t *out, const char *what);
+/* The same for a query with one bound text parameter, LIST (NULL: none). */
+int store_list_int(struct store *st, enum store_sql slot, const char *sql, const char *list,
+		   int64_t *out, const char *what);
+
 /* Step S once expecting SQLITE_DONE, then reset it. */
 int store_exec(struct store *st, sqlite3_stmt *s, const char *what);
 

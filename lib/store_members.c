@@ -134,15 +134,10 @@ static int valid_status(const char *v)
 /* Count one row of a single-integer query into *out. */
 static int query_count(struct store *st, sqlite3_stmt *s, long *out, const char *what)
 {
-	*out = 0;
-	int rc = sqlite3_step(s);
-	int ret = STORE_OK;
-	if (rc == SQLITE_ROW)
-		*out = (long)sqlite3_column_int64(s, 0);
-	else
-		ret = store_fail(st, rc, what);
-	sqlite3_reset(s);
-	return ret;
+	int64_t v;
+	int rc = store_query_int(st, s, &v, what);
+	*out = (long)v;
+	return rc;
 }
 
 static int member_insert(struct store *st, const struct store_member *m, long max_members)

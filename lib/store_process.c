@@ -404,13 +404,6 @@ int store_parse_recover(struct store *st, int64_t *blamed)
 
 int store_last_message_id(struct store *st, int64_t *id)
 {
-	*id = 0;
-	sqlite3_stmt *s = store_sql(st, SQL_LAST_MESSAGE, "SELECT max(id) FROM messages");
-	if (!s)
-		return STORE_ERR;
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*id = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? STORE_OK : store_fail(st, rc, "last message id");
+	return store_list_int(st, SQL_LAST_MESSAGE, "SELECT max(id) FROM messages", NULL, id,
+			      "last message id");
 }

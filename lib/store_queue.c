@@ -278,17 +278,10 @@ int store_outbound_recover(struct store *st, long *n)
 
 int store_outbound_next_due(struct store *st, int64_t *when)
 {
-	*when = 0;
-	sqlite3_stmt *s = store_sql(st, SQL_OUT_NEXT_DUE,
-				    "SELECT min(next_attempt) FROM outbound"
-				    " WHERE status IN ('queued', 'deferred')");
-	if (!s)
-		return STORE_ERR;
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-		*when = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? STORE_OK : store_fail(st, rc, "next due delivery");
+	return store_list_int(st, SQL_OUT_NEXT_DUE,
+			      "SELECT min(next_attempt) FROM outbound"
+			      " WHERE status IN ('queued', 'deferred')",
+			      NULL, when, "next due delivery");
 }
 
 void store_queue_entries_free(struct store_queue_entry *e, size_t n)
@@ -461,15 +454,10 @@ int store_held_add(struct store *st, const char *list, int64_t raw_id, const cha
 
 int store_held_count(struct store *st, const char *list, long *out)
 {
-	*out = 0;
-	sqlite3_stmt *s = store_sql(st, SQL_HELD_COUNT,
-				    "SELECT count(*) FROM held WHERE list = ? AND status = 'held'");
-	if (!s)
-		return STORE_ERR;
-	store_bind_str(s, 1, list);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*out = (long)sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? STORE_OK : store_fail(st, rc, "held count");
+	int64_t v;
+	int rc = store_list_int(st, SQL_HELD_COUNT,
+				"SELECT count(*) FROM held WHERE list = ? AND status = 'held'", list,
+				&v, "held count");
+	*out = (long)v;
+	return rc;
 }
