@@ -17,6 +17,7 @@
 #include "policy.h"
 #include "rewrite.h"
 #include "store.h"
+#include "testdb.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -252,25 +253,12 @@ static char *db;
 static int64_t sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int64_t sql_int(const char *fmt, ...)
 {
-	char sql[1024];
+	char sql[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof sql, fmt, ap);
 	va_end(ap);
-	sqlite3 *h;
-	sqlite3_stmt *s;
-	int64_t v = -1;
-	if (sqlite3_open(db, &h) != SQLITE_OK)
-		return -1;
-	if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK) {
-		if (sqlite3_step(s) == SQLITE_ROW)
-			v = sqlite3_column_int64(s, 0);
-		sqlite3_finalize(s);
-	} else {
-		fprintf(stderr, "sql: %s: %s\n", sql, sqlite3_errmsg(h));
-	}
-	sqlite3_close(h);
-	return v;
+	return testdb_int(db, sql);
 }
 
 /* The newest outbound message to ADDR, or NULL. Caller frees. */

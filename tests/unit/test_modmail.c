@@ -17,6 +17,7 @@
 #include "moderation.h"
 #include "store.h"
 #include "template.h"
+#include "testdb.h"
 #include "testutil.h"
 #include "token.h"
 #include "util.h"
@@ -101,33 +102,12 @@ static int64_t sql_int(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof sql, fmt, ap);
 	va_end(ap);
-	sqlite3 *h;
-	sqlite3_stmt *s;
-	int64_t v = -1;
-	if (sqlite3_open(db, &h) != SQLITE_OK)
-		return -1;
-	if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK) {
-		if (sqlite3_step(s) == SQLITE_ROW)
-			v = sqlite3_column_int64(s, 0);
-		sqlite3_finalize(s);
-	} else {
-		fprintf(stderr, "sql: %s: %s\n", sql, sqlite3_errmsg(h));
-	}
-	sqlite3_close(h);
-	return v;
+	return testdb_int(db, sql);
 }
 
 static void sql_exec(const char *sql)
 {
-	sqlite3 *h;
-	char *err = NULL;
-	CHECK(sqlite3_open(db, &h) == SQLITE_OK);
-	if (sqlite3_exec(h, sql, NULL, NULL, &err) != SQLITE_OK) {
-		fprintf(stderr, "sql: %s: %s\n", sql, err);
-		CHECK(0);
-	}
-	sqlite3_free(err);
-	sqlite3_close(h);
+	testdb_exec(db, sql);
 }
 
 static int64_t mails_to(const char *addr)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "testdb.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -32,18 +33,7 @@ static struct store *open_ok(const char *path)
 /* A value read behind the store's back, to see what it really stored. */
 static int64_t sql_int(const char *path, const char *sql)
 {
-	sqlite3 *db;
-	sqlite3_stmt *s;
-	int64_t v = -1;
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		return -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
-		if (sqlite3_step(s) == SQLITE_ROW)
-			v = sqlite3_column_int64(s, 0);
-		sqlite3_finalize(s);
-	}
-	sqlite3_close(db);
-	return v;
+	return testdb_int(path, sql);
 }
 
 static void test_open_migrate(void)

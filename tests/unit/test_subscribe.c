@@ -11,6 +11,7 @@
 #include "config.h"
 #include "store.h"
 #include "subscribe.h"
+#include "testdb.h"
 #include "testutil.h"
 #include "token.h"
 #include "util.h"
@@ -175,26 +176,12 @@ static char *db;
 
 static int64_t sql_int(const char *sql)
 {
-	sqlite3 *h;
-	sqlite3_stmt *s;
-	int64_t v = -1;
-	if (sqlite3_open(db, &h) != SQLITE_OK)
-		return -1;
-	if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK) {
-		if (sqlite3_step(s) == SQLITE_ROW)
-			v = sqlite3_column_int64(s, 0);
-		sqlite3_finalize(s);
-	}
-	sqlite3_close(h);
-	return v;
+	return testdb_int(db, sql);
 }
 
 static void sql_exec(const char *sql)
 {
-	sqlite3 *h;
-	CHECK(sqlite3_open(db, &h) == SQLITE_OK);
-	CHECK(sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(h);
+	testdb_exec(db, sql);
 }
 
 static int64_t mails_to(const char *addr)
