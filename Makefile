@@ -33,6 +33,7 @@ test-asan: deps
 bench: build
 	bench/ingest $(BUILD)
 	bench/fanout $(BUILD)
+	bench/web $(BUILD)
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFUZZ=ON

@@ -3,7 +3,9 @@
  * with MAIL/RCPT/DATA pipelined (RFC 2920). Cheap enough on the CPU that the
  * daemon, not the client, is what gets measured on a 2-core machine.
  *
- *   smtp_load HOST PORT RCPT MESSAGES SESSIONS SIZE
+ *   smtp_load HOST PORT RCPT MESSAGES SESSIONS SIZE [thread]
+ * With "thread" every message has its own Message-ID and every tenth of a
+ * session's starts a thread the next nine answer (for bench/web).
  * prints: "sent N accepted A refused R seconds S rate M/s" */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -21,6 +23,7 @@ static const char *host, *port, *rcpt;
 static long per_session, size;
 static char *message;
 static size_t message_len;
+static int threaded;
 
 struct result {
 	long accepted, refused;
@@ -108,6 +111,20 @@ static void *session(void *arg)
 			}
 			continue;
 		}
+		if (threaded) {
+			char head[512];
+			long root = i - i % 10;
+			int hn = snprintf(head, sizeof head,
+					  "Message-ID: <s%p.%ld@load.example>\r\n"
+					  "Subject: %sthread %ld of session %p\r\n",
+					  (void *)r, i, i == root ? "" : "Re: ", root, (void *)r);
+			if (i != root)
+				hn += snprintf(head + hn, sizeof head - (size_t)hn,
+					       "In-Reply-To: <s%p.%ld@load.example>\r\n", (void *)r,
+					       root);
+			if (send_all(c.fd, head, (size_t)hn) < 0)
+				break;
+		}
 		if (send_all(c.fd, message, message_len) < 0)
 			break;
 		int e = reply(&c);
@@ -126,10 +143,11 @@ out:
 
 int main(int argc, char **argv)
 {
-	if (argc != 7) {
-		fprintf(stderr, "usage: smtp_load HOST PORT RCPT MESSAGES SESSIONS SIZE\n");
+	if (argc != 7 && !(argc == 8 && !strcmp(argv[7], "thread"))) {
+		fprintf(stderr, "usage: smtp_load HOST PORT RCPT MESSAGES SESSIONS SIZE [thread]\n");
 		return 64;
 	}
+	threaded = argc == 8;
 	host = argv[1];
 	port = argv[2];
 	rcpt = argv[3];
@@ -140,11 +158,15 @@ int main(int argc, char **argv)
 	per_session = messages / sessions;
 	/* A plain message of SIZE bytes with 70-column lines, ending in CRLF.CRLF. */
 	message = malloc((size_t)size + 200);
-	int h = snprintf(message, 200,
-			 "From: load@example.org\r\nTo: %s\r\nSubject: load test\r\n\r\n", rcpt);
+	int h = snprintf(message, 200, "From: Load Test <load@example.org>\r\nTo: %s\r\n%s\r\n",
+			 rcpt, threaded ? "" : "Subject: load test\r\n");
 	message_len = (size_t)h;
+	static const char words[] = "lorem ipsum dolor sit amet consectetur adipiscing elit "
+				    "sed do eiusmod tempor incididunt ut labore et dolore ma";
 	while (message_len + 72 < (size_t)size) {
-		memset(message + message_len, 'x', 70);
+		memcpy(message + message_len, threaded ? words : "", threaded ? 70 : 0);
+		if (!threaded)
+			memset(message + message_len, 'x', 70);
 		memcpy(message + message_len + 70, "\r\n", 2);
 		message_len += 72;
 	}

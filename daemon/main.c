@@ -19,6 +19,7 @@
 #include "config.h"
 #include "delivery.h"
 #include "housekeeping.h"
+#include "http.h"
 #include "intake.h"
 #include "processor.h"
 #include "secret.h"
@@ -42,6 +43,7 @@ struct daemon {
 	struct delivery *delivery;
 	struct housekeeping *housekeeping;
 	struct smtp_server *smtp;
+	struct http_server *http;
 	struct event *sig_term, *sig_int, *sig_hup;
 	int stopping;
 	int stops_pending; /* parts still finishing their work on shutdown */
@@ -185,8 +187,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	struct templates *tmpl = load_templates(cfg, err, sizeof err);
-	if (!tmpl) {
+	struct webtpl *web = tmpl ? webtpl_load(cfg->web_dir, err, sizeof err) : NULL;
+	if (!tmpl || !web) {
 		log_err("reload refused, keeping the running configuration: %s", err);
+		template_free(tmpl);
 		SSL_CTX_free(tls);
 		config_free(cfg);
 		return;
@@ -200,6 +204,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	processor_set_config(d->proc, cfg, tmpl);
 	delivery_set_config(d->delivery, cfg);
 	housekeeping_set_config(d->housekeeping, cfg, tmpl);
+	if (!same_endpoints(cfg->http_listen, cfg->n_http_listen, d->cfg->http_listen,
+			    d->cfg->n_http_listen))
+		log_warn("reload: [http] listen changed; a restart is needed to apply it");
+	http_server_set_config(d->http, cfg, tmpl, web);
 	template_free(d->tmpl);
 	SSL_CTX_free(d->tls);
 	config_free(d->cfg);
@@ -255,6 +263,17 @@ static int run(struct daemon *d)
 	 * priority, below network I/O. */
 	d->housekeeping = housekeeping_new(d->base, d->st, 2, delivery_kick, d->delivery);
 	housekeeping_set_config(d->housekeeping, d->cfg, d->tmpl);
+	struct webtpl *web = webtpl_load(d->cfg->web_dir, err, sizeof err);
+	if (!web) {
+		log_err("%s", err);
+		return EXIT_CONFIG;
+	}
+	d->http = http_server_new(d->base, d->st, key, delivery_kick, d->delivery);
+	http_server_set_config(d->http, d->cfg, d->tmpl, web);
+	if (http_server_listen(d->http, err, sizeof err) < 0) {
+		log_err("%s", err);
+		return EXIT_UNAVAILABLE;
+	}
 	d->smtp = smtp_server_new(d->base, d->intake);
 	smtp_server_set_config(d->smtp, d->cfg, d->tls);
 	if (smtp_server_listen(d->smtp, err, sizeof err) < 0) {
@@ -283,6 +302,7 @@ static int run(struct daemon *d)
 static void cleanup(struct daemon *d)
 {
 	smtp_server_free(d->smtp);
+	http_server_free(d->http);
 	intake_free(d->intake); /* commits anything still queued */
 	processor_free(d->proc);
 	housekeeping_free(d->housekeeping);
@@ -370,6 +390,15 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	if (check_only) {
+		struct webtpl *web = webtpl_load(d.cfg->web_dir, err, sizeof err);
+		if (!web) {
+			fprintf(stderr, "%s\n", err);
+			template_free(d.tmpl);
+			SSL_CTX_free(d.tls);
+			config_free(d.cfg);
+			return EXIT_CONFIG;
+		}
+		webtpl_free(web);
 		printf("%s: configuration ok (%zu list(s))\n", conf, d.cfg->n_lists);
 		template_free(d.tmpl);
 		SSL_CTX_free(d.tls);

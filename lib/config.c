@@ -93,6 +93,7 @@ static const struct key_def http_keys[] = {
 	{"listen", K_LISTEN, C(http_listen), C(n_http_listen), 0, 0, NULL, NULL},
 	{"base_url", K_STRING, C(base_url), 0, 0, 0, NULL, NULL},
 	{"web", K_PATH, C(web_dir), 0, 0, 0, NULL, "web"},
+	{"trusted_proxies", K_IPS, C(http_proxies), C(n_http_proxies), 0, 0, NULL, ""},
 	{NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -777,6 +778,7 @@ void config_free(struct config *cfg)
 	free(cfg->tls_key);
 	free(cfg->templates);
 	free_words(cfg->xforward_hosts, cfg->n_xforward_hosts);
+	free_words(cfg->http_proxies, cfg->n_http_proxies);
 	free(cfg->relay.host);
 	free(cfg->relay.port);
 	free(cfg->retry);

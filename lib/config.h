@@ -84,6 +84,8 @@ struct config {
 	size_t n_http_listen;
 	char *base_url;
 	char *web_dir; /* resolved */
+	char **http_proxies; /* peers whose X-Forwarded-For we believe (numeric IPs) */
+	size_t n_http_proxies;
 
 	struct list_cfg *lists;
 	size_t n_lists;

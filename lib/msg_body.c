@@ -37,6 +37,12 @@ struct walk {
 	const char *msg;
 	size_t msg_len;
 	int msg_depth;
+	/* For msg_walk_body(): the leaf callback, the header of the part being
+	 * walked, and where body_text came from. */
+	msg_leaf_fn *leaf;
+	void *leaf_ctx;
+	struct mailimf_fields *fields;
+	const char *src;
 };
 
 struct mailmime_content *msg_mime_content(struct mailmime_fields *mf)
@@ -292,7 +298,10 @@ static void walk_part(struct walk *w, const char *p, size_t n, int in_digest, in
 	}
 	if (f && mailmime_fields_parse(f, &mf) != MAILIMF_NO_ERROR)
 		mf = NULL;
+	struct mailimf_fields *outer = w->fields;
+	w->fields = f;
 	walk_entity(w, p + idx, n - idx, mf, msg_raw_field(f, "Content-Type"), in_digest, depth);
+	w->fields = outer;
 	if (mf)
 		mailmime_fields_free(mf);
 	if (f)
@@ -350,8 +359,11 @@ static void walk_multipart(struct walk *w, const char *d, size_t len, const char
 	if (!next_delim(d, len, 0, needle, nl, &at, &after, &close)) {
 		/* No delimiter at all: read the body as text, like most agents. */
 		w->m->parse_ok = 0;
-		if (!w->m->body_text)
+		if (!w->m->body_text) {
 			take_text(w->m, d, len, MAILMIME_MECHANISM_8BIT, NULL, 0);
+			if (w->m->body_text)
+				w->src = d;
+		}
 		goto done;
 	}
 	while (!close && w->parts < PARTS_MAX) {
@@ -375,6 +387,20 @@ static void walk_multipart(struct walk *w, const char *d, size_t len, const char
 	}
 done:
 	free(needle);
+}
+
+/* Tell the msg_walk_body() caller about a leaf. */
+static void report(struct walk *w, const char *data, size_t len, struct mailmime_fields *mf,
+		   enum kind kind, int in_digest, int depth)
+{
+	if (!w->leaf)
+		return;
+	struct msg_leaf l = {data, len, w->fields, mf,
+			     kind == KIND_PLAIN || kind == KIND_HTML ? MSG_LEAF_TEXT
+			     : kind == KIND_MESSAGE		     ? MSG_LEAF_MESSAGE
+								     : MSG_LEAF_OTHER,
+			     in_digest, depth};
+	w->leaf(w->leaf_ctx, &l);
 }
 
 /* DATA is the content of an entity whose MIME fields are MF and raw
@@ -412,10 +438,15 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
 	}
 		/* fall through */
 	case KIND_PLAIN:
-		if (!w->m->body_text)
+		report(w, data, len, mf, KIND_PLAIN, in_digest, depth);
+		if (!w->m->body_text) {
 			take_text(w->m, data, len, enc, charset, 0);
+			if (w->m->body_text)
+				w->src = data;
+		}
 		break;
 	case KIND_HTML:
+		report(w, data, len, mf, kind, in_digest, depth);
 		if (!w->have_html) {
 			w->have_html = 1;
 			w->html = data;
@@ -429,7 +460,10 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
 		 * has none: a forward's own words come first. */
 		if (depth == 0) {
 			walk_part(w, data, len, 0, depth + 1);
-		} else if (!w->have_msg) {
+			break;
+		}
+		report(w, data, len, mf, kind, in_digest, depth);
+		if (!w->have_msg) {
 			w->have_msg = 1;
 			w->msg = data;
 			w->msg_len = len;
@@ -437,6 +471,7 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
 		}
 		break;
 	case KIND_OTHER:
+		report(w, data, len, mf, kind, in_digest, depth);
 		break;
 	}
 }
@@ -447,15 +482,20 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
  * LF or CRLF but not CR), the header loses its NUL bytes (libetpan's
  * strings end there) and ends with a line break, and a leading mbox "From "
  * line goes. The body keeps its length so that raw UTF-16 parts survive. */
-void msg_find_body(struct msg_info *m, const char *body, size_t len, struct mailmime_fields *mf,
-		   const char *ctype)
+void msg_walk_body(struct msg_info *m, const char *body, size_t len, struct mailmime_fields *mf,
+		   const char *ctype, msg_leaf_fn *leaf, void *ctx, const char **src)
 {
 	struct walk w = {0};
 	w.m = m;
+	w.leaf = leaf;
+	w.leaf_ctx = ctx;
 	walk_entity(&w, body, len, mf, ctype, 0, 0);
+	w.leaf = NULL; /* enclosed messages walked for their text are not leaves */
 	while (!m->body_text) {
 		if (w.have_html) {
 			take_text(m, w.html, w.html_len, w.html_enc, w.html_charset, 1);
+			if (m->body_text)
+				w.src = w.html;
 			break;
 		}
 		if (!w.have_msg)
@@ -464,4 +504,12 @@ void msg_find_body(struct msg_info *m, const char *body, size_t len, struct mail
 		walk_part(&w, w.msg, w.msg_len, 0, w.msg_depth + 1);
 	}
 	free(w.html_charset);
+	if (src)
+		*src = w.src;
+}
+
+void msg_find_body(struct msg_info *m, const char *body, size_t len, struct mailmime_fields *mf,
+		   const char *ctype)
+{
+	msg_walk_body(m, body, len, mf, ctype, NULL, NULL, NULL);
 }

@@ -23,4 +23,28 @@ const char *msg_raw_field(struct mailimf_fields *f, const char *name);
 void msg_find_body(struct msg_info *m, const char *body, size_t len, struct mailmime_fields *mf,
 		   const char *ctype);
 
+/* A leaf of the MIME tree as msg_walk_body() meets it (for msg_parts.c). */
+enum msg_leaf_kind {
+	MSG_LEAF_TEXT,    /* text/plain or text/html the body could come from */
+	MSG_LEAF_MESSAGE, /* an enclosed message/rfc822, not entered */
+	MSG_LEAF_OTHER    /* anything else, text marked attachment included */
+};
+struct msg_leaf {
+	const char *data; /* the content, still transfer-encoded */
+	size_t len;
+	struct mailimf_fields *fields; /* its header; NULL for the message's own */
+	struct mailmime_fields *mf;    /* its MIME fields, or NULL */
+	enum msg_leaf_kind kind;
+	int in_digest; /* in a multipart/digest: the default type is message/rfc822 */
+	int depth;     /* 0 for the message's own body */
+};
+typedef void msg_leaf_fn(void *ctx, const struct msg_leaf *leaf);
+/* msg_find_body(), also calling LEAF(CTX, ...) (when not NULL) for each
+ * leaf the walk meets, in MIME order, and setting *SRC (when not NULL) to
+ * the content (a pointer into BODY) that body_text was taken from, or
+ * NULL. Multiparts are entered and not reported; a message/rfc822 is
+ * entered only when it is the whole body. */
+void msg_walk_body(struct msg_info *m, const char *body, size_t len, struct mailmime_fields *mf,
+		   const char *ctype, msg_leaf_fn *leaf, void *ctx, const char **src);
+
 #endif

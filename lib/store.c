@@ -200,6 +200,50 @@ static const char *const migrations[] = {
 	" msg_id INTEGER NOT NULL REFERENCES outbound_msgs(id) ON DELETE CASCADE,"
 	" PRIMARY KEY(held_id, msg_id)) WITHOUT ROWID;"
 	"CREATE INDEX held_mails_msg ON held_mails(msg_id);",
+
+	/* 6: the website. A page of threads or the list of months must not
+	 * aggregate the whole archive per request, so both are kept as rows,
+	 * maintained by store_archive_add in the transaction that archives
+	 * the message, and filled here from what is archived already. A
+	 * thread is named and dated after its first message (whose id is the
+	 * thread_id); last_received is that of the newest (highest id)
+	 * message, which is what a bare column beside max() yields. Times are
+	 * received, our clock: the Date header is the sender's to forge.
+	 * members_token answers a one-click unsubscribe without a scan. */
+	"CREATE TABLE threads("
+	" list TEXT NOT NULL,"
+	" thread_id INTEGER NOT NULL,"
+	" subject TEXT NOT NULL,"
+	" started INTEGER NOT NULL,"
+	" last_id INTEGER NOT NULL,"
+	" last_received INTEGER NOT NULL,"
+	" count INTEGER NOT NULL,"
+	" PRIMARY KEY(list, thread_id)) WITHOUT ROWID;"
+	"CREATE INDEX threads_last ON threads(list, last_id);"
+	"CREATE INDEX threads_started ON threads(list, started);"
+	"INSERT INTO threads(list, thread_id, subject, started, last_id, last_received, count)"
+	" SELECT a.list, a.thread_id, f.subject, f.received, max(a.id), a.received, count(*)"
+	" FROM archive a JOIN archive f ON f.id = a.thread_id"
+	" WHERE a.thread_id IS NOT NULL"
+	" GROUP BY a.list, a.thread_id;"
+	"CREATE TABLE archive_months("
+	" list TEXT NOT NULL,"
+	" month TEXT NOT NULL," /* 'YYYY-MM', UTC, of received */
+	" count INTEGER NOT NULL,"
+	" PRIMARY KEY(list, month)) WITHOUT ROWID;"
+	"INSERT INTO archive_months(list, month, count)"
+	" SELECT list, strftime('%Y-%m', received, 'unixepoch'), count(*) FROM archive"
+	" GROUP BY 1, 2;"
+	"CREATE INDEX members_token ON members(unsub_token) WHERE unsub_token IS NOT NULL;"
+	/* Search snippets mark matches with the bytes 0x01 and 0x02, which a
+	 * body may hold too: the full-text index reads its content (for
+	 * snippet()) with both as spaces, so every marker is ours. The
+	 * tokenizer splits on either alike, so the indexed words and their
+	 * offsets stay exactly what the triggers index. */
+	"DROP VIEW archive_fts_src;"
+	"CREATE VIEW archive_fts_src AS SELECT id, subject,"
+	" from_name || ' ' || from_addr AS from_text,"
+	" replace(replace(body, char(1), ' '), char(2), ' ') AS body FROM archive;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 enum {
 	STORE_OK = 0,
@@ -454,5 +454,84 @@ int store_subs_rcpts_done(struct store *st, int64_t message_id);
  * either derived again from the fsync'd raw message or, for queue states,
  * costs at most a duplicate copy after a power cut. */
 void store_relax_durability(struct store *st);
+
+/* ---- website (lib/store_web.c) ---- */
+
+/* One thread of a list's archive: a row of the threads table, kept exact by
+ * store_archive_add. Times are received (our clock), never the Date
+ * header. */
+struct store_thread {
+	int64_t thread_id;   /* archive.id of its first message */
+	char *subject;       /* its first message's subject */
+	int64_t started;     /* received of its first message */
+	int64_t last_received;
+	int64_t last_id;     /* its newest message */
+	long count;
+};
+void store_threads_free(struct store_thread *t, size_t n);
+/* Threads of LIST with the latest activity first (last_id DESC), at most
+ * LIMIT (0 = all) from OFFSET; when MONTH ("YYYY-MM", UTC) is not NULL only
+ * threads started in that month, ordered the same way (STORE_INVAL for a
+ * malformed MONTH). *total gets how many threads match. */
+int store_threads_page(struct store *st, const char *list, const char *month, long offset,
+		       long limit, struct store_thread **out, size_t *n, long *total);
+
+struct store_month {
+	char month[8]; /* "YYYY-MM", UTC, of received */
+	long count;    /* messages */
+};
+/* Months of LIST with messages, newest first. Caller frees *out. */
+int store_archive_months(struct store *st, const char *list, struct store_month **out,
+			 size_t *n);
+
+/* Every message of the threads THREAD_IDS[0..n_threads) of LIST, ordered by
+ * thread_id then id; at most MAX_PER_THREAD (0 = all) per thread, the first
+ * ones. Free with store_archived_free. */
+int store_thread_messages(struct store *st, const char *list, const int64_t *thread_ids,
+			  size_t n_threads, long max_per_thread, struct store_archived **out,
+			  size_t *n);
+/* The previous and next message (by id) of thread THREAD_ID of LIST around
+ * ID; 0 when none. */
+int store_thread_neighbours(struct store *st, const char *list, int64_t thread_id, int64_t id,
+			    int64_t *prev, int64_t *next);
+
+/* A search hit: the message and a snippet of its body of about 24 tokens,
+ * matched terms between the bytes "\x01" and "\x02", "..." where the body
+ * was cut. The caller escapes the snippet, then turns the markers into
+ * markup. */
+struct store_hit {
+	struct store_archived a;
+	char *snippet;
+};
+void store_hits_free(struct store_hit *h, size_t n);
+/* store_archive_search's query, same rules and order, a page at a time: at
+ * most LIMIT (0 = all) hits from OFFSET. *total gets the number of hits,
+ * counted up to STORE_SEARCH_COUNT_CAP only (past it, *total is the cap). */
+#define STORE_SEARCH_COUNT_CAP 1000
+int store_archive_search_page(struct store *st, const char *list, const char *query,
+			      long offset, long limit, struct store_hit **out, size_t *n,
+			      long *total);
+/* Archived message ID of LIST and its stored body text (caller frees
+ * *body); STORE_NOTFOUND when there is no such message or it is another
+ * list's. Free OUT with store_archived_clear. */
+int store_archive_get_in(struct store *st, const char *list, int64_t id,
+			 struct store_archived *out, char **body);
+/* Up to MAX (0 = all) archived messages of LIST with id > AFTER, oldest
+ * first, each passed to FN as store_archive_each does (raw bytes and
+ * envelope sender); stops early when FN returns non-zero. *LAST (may be
+ * NULL) gets the last id passed to FN, unchanged when none. Each call is its
+ * own read, so an mbox can be streamed in batches without holding the
+ * archive (or a read snapshot) the whole time. */
+int store_archive_batch(struct store *st, const char *list, int64_t after, size_t max,
+			int (*fn)(void *arg, const struct store_archived *a, const char *raw,
+				  size_t len),
+			void *arg, int64_t *last);
+/* How many messages LIST's archive holds and its highest id (0, 0 when
+ * empty), without counting rows: for ETags and the front page. */
+int store_archive_stats(struct store *st, const char *list, long *count, int64_t *last_id);
+/* The member of LIST whose one-click unsubscribe token is TOKEN;
+ * STORE_NOTFOUND when none. Free with store_member_free. */
+int store_member_by_token(struct store *st, const char *list, const char *token,
+			  struct store_member *out);
 
 #endif

@@ -6,11 +6,6 @@
 #include "store_int.h"
 #include "util.h"
 
-#define ARC_COLS                                                                              \
-	"a.id, a.list, a.message_id, a.from_addr, a.from_name, a.subject, a.date, a.received," \
-	" a.thread_id, a.in_reply_to, a.unparsed"
-#define ARC_NCOLS 11
-
 /* Search terms beyond this many are ignored: each one costs an index scan. */
 #define SEARCH_MAX_TERMS 32
 
@@ -37,7 +32,7 @@ void store_archived_free(struct store_archived *a, size_t n)
 	free(a);
 }
 
-static void archived_from_row(sqlite3_stmt *s, struct store_archived *a)
+void store_archived_from_row(sqlite3_stmt *s, struct store_archived *a)
 {
 	memset(a, 0, sizeof *a);
 	a->id = sqlite3_column_int64(s, 0);
@@ -65,7 +60,7 @@ static int collect(struct store *st, sqlite3_stmt *s, const char *what,
 			cap = cap ? cap * 2 : 16;
 			v = xrealloc(v, cap * sizeof *v);
 		}
-		archived_from_row(s, &v[len++]);
+		store_archived_from_row(s, &v[len++]);
 	}
 	int ret = rc == SQLITE_DONE ? STORE_OK : store_fail(st, rc, what);
 	sqlite3_reset(s);
@@ -93,12 +88,10 @@ int store_archive_list(struct store *st, const char *list, long limit,
 	return collect(st, s, "list archive", out, n);
 }
 
-/* User text -> an FTS5 query that cannot be a syntax error: every
- * whitespace-separated word becomes a quoted string (a phrase of whatever
- * tokens it holds, '"' doubled), and the phrases are ANDed. So operators,
- * '*', '(', column filters and NEAR are searched as plain words. Returns
- * NULL when the text has no words. */
-static char *fts_query(const char *q)
+/* Every whitespace-separated word becomes a quoted string (a phrase of
+ * whatever tokens it holds, '"' doubled), and the phrases are ANDed. So
+ * operators, '*', '(', column filters and NEAR are searched as plain words. */
+char *store_fts_query(const char *q)
 {
 	struct sbuf b = {0};
 	int terms = 0;
@@ -133,17 +126,14 @@ int store_archive_search(struct store *st, const char *list, const char *query, 
 {
 	*out = NULL;
 	*n = 0;
-	char *match = fts_query(query ? query : "");
+	char *match = store_fts_query(query ? query : "");
 	if (!match)
 		return STORE_OK;
-	/* bm25 weights: a word in the subject says more than one in From,
-	 * which says more than one somewhere in the body. */
 	sqlite3_stmt *s = store_sql(st, SQL_ARC_SEARCH,
 				    "SELECT " ARC_COLS " FROM archive_fts"
 				    " JOIN archive a ON a.id = archive_fts.rowid"
 				    " WHERE archive_fts MATCH ? AND a.list = ?"
-				    " ORDER BY bm25(archive_fts, 4.0, 2.0, 1.0), a.id DESC"
-				    " LIMIT ?");
+				    " ORDER BY " ARC_SEARCH_ORDER " LIMIT ?");
 	if (!s) {
 		free(match);
 		return STORE_ERR;
@@ -168,7 +158,7 @@ int store_archive_get(struct store *st, int64_t id, struct store_archived *out)
 	int rc = sqlite3_step(s);
 	int ret = STORE_OK;
 	if (rc == SQLITE_ROW)
-		archived_from_row(s, out);
+		store_archived_from_row(s, out);
 	else if (rc == SQLITE_DONE)
 		ret = store_failf(st, STORE_NOTFOUND, "no archived message %lld", (long long)id);
 	else
@@ -222,26 +212,38 @@ int store_archive_each(struct store *st, const char *list,
 				 size_t len),
 		       void *arg)
 {
+	return store_archive_batch(st, list, 0, 0, fn, arg, NULL);
+}
+
+int store_archive_batch(struct store *st, const char *list, int64_t after, size_t max,
+			int (*fn)(void *arg, const struct store_archived *a, const char *raw,
+				  size_t len),
+			void *arg, int64_t *last)
+{
 	/* A private statement, not a cached one: FN may call back into the
 	 * store (even this function) while this one is still stepping. */
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(st->db,
 				    "SELECT " ARC_COLS ", m.raw, m.mail_from FROM archive a"
 				    " JOIN messages m ON m.id = a.raw_id"
-				    " WHERE a.list = ? ORDER BY a.id",
+				    " WHERE a.list = ? AND a.id > ? ORDER BY a.id LIMIT ?",
 				    -1, &s, NULL);
 	if (rc != SQLITE_OK) {
 		sqlite3_finalize(s);
 		return store_fail(st, rc, "prepare archive export");
 	}
 	store_bind_str(s, 1, list);
+	sqlite3_bind_int64(s, 2, after);
+	sqlite3_bind_int64(s, 3, max == 0 || max > INT64_MAX ? -1 : (sqlite3_int64)max);
 	int ret = STORE_OK;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_archived a = {0};
-		archived_from_row(s, &a);
+		store_archived_from_row(s, &a);
 		size_t len;
 		char *raw = col_blob_dup(s, ARC_NCOLS, &len);
 		a.mail_from = store_col_dup(s, ARC_NCOLS + 1);
+		if (last)
+			*last = a.id;
 		int stop = fn(arg, &a, raw, len);
 		free(raw);
 		store_archived_clear(&a);

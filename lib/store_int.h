@@ -92,6 +92,23 @@ enum store_sql {
 	SQL_HELD_CANCEL_MAILS,
 	SQL_RCPT_MOD_DONE,
 
+	SQL_ARC_THREAD_UPSERT,
+	SQL_ARC_MONTH_BUMP,
+	SQL_WEB_THREADS,
+	SQL_WEB_THREADS_COUNT,
+	SQL_WEB_THREADS_MONTH,
+	SQL_WEB_THREADS_MONTH_COUNT,
+	SQL_WEB_MONTHS,
+	SQL_WEB_THREAD_MSGS,
+	SQL_WEB_PREV,
+	SQL_WEB_NEXT,
+	SQL_WEB_SEARCH_IDS,
+	SQL_WEB_SEARCH_HIT,
+	SQL_WEB_SEARCH_COUNT,
+	SQL_WEB_GET_IN,
+	SQL_WEB_STATS,
+	SQL_WEB_MEMBER_TOKEN,
+
 	SQL__COUNT
 };
 
@@ -141,6 +158,25 @@ void store_tx_rollback(struct store *st);
  * returns whether it relaxed, to hand to store_sync_restore(). */
 int store_sync_relax(struct store *st);
 void store_sync_restore(struct store *st, int relaxed);
+
+/* ---- archive rows, shared by store_archive.c and store_web.c ---- */
+
+/* The columns store_archived_from_row reads, from "archive a"; a query may
+ * add its own after them, from column ARC_NCOLS on. */
+#define ARC_COLS                                                                              \
+	"a.id, a.list, a.message_id, a.from_addr, a.from_name, a.subject, a.date, a.received," \
+	" a.thread_id, a.in_reply_to, a.unparsed"
+#define ARC_NCOLS 11
+/* Search order, best match first. bm25 weights: a word in the subject says
+ * more than one in From, which says more than one somewhere in the body. */
+#define ARC_SEARCH_ORDER "bm25(archive_fts, 4.0, 2.0, 1.0), a.id DESC"
+
+/* Fill A (all of it, zeroed first) from the ARC_COLS of the current row. */
+void store_archived_from_row(sqlite3_stmt *s, struct store_archived *a);
+/* User text -> an FTS5 MATCH expression that cannot be a syntax error
+ * (see store_archive_search for the rules). NULL when the text has no
+ * words; else the caller frees it. */
+char *store_fts_query(const char *q);
 
 /* Bind helpers: NULL strings bind as "" (store_bind_str) or SQL NULL. */
 int store_bind_str(sqlite3_stmt *s, int idx, const char *v);

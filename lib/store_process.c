@@ -238,7 +238,44 @@ static int thread_of(struct store *st, const struct store_archive_entry *e, int6
 	return STORE_OK;
 }
 
-int store_archive_add(struct store *st, const struct store_archive_entry *e)
+/* The website's thread and month rows (schema 6) for archive row ID of
+ * THREAD, in the transaction that archives it, so they never drift from the
+ * archive and a page never has to aggregate it. A new archive row's id is
+ * above every other's (rowid is max + 1), so a reply is always its thread's
+ * newest message: its id and time simply replace last_id and last_received.
+ * The month is computed by SQLite, as the migration did, so both agree. */
+static int index_pages(struct store *st, const struct store_archive_entry *e, int64_t id,
+		       int64_t thread)
+{
+	sqlite3_stmt *s = store_sql(st, SQL_ARC_THREAD_UPSERT,
+				    "INSERT INTO threads(list, thread_id, subject, started,"
+				    " last_id, last_received, count)"
+				    " VALUES(?1, ?2, ?3, ?4, ?5, ?4, 1)"
+				    " ON CONFLICT(list, thread_id) DO UPDATE SET"
+				    " count = count + 1, last_id = excluded.last_id,"
+				    " last_received = excluded.last_received");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, e->list);
+	sqlite3_bind_int64(s, 2, thread);
+	store_bind_str(s, 3, e->subject);
+	sqlite3_bind_int64(s, 4, e->received);
+	sqlite3_bind_int64(s, 5, id);
+	int rc = store_exec(st, s, "index thread");
+	if (rc != STORE_OK)
+		return rc;
+	s = store_sql(st, SQL_ARC_MONTH_BUMP,
+		      "INSERT INTO archive_months(list, month, count)"
+		      " VALUES(?, strftime('%Y-%m', ?, 'unixepoch'), 1)"
+		      " ON CONFLICT(list, month) DO UPDATE SET count = count + 1");
+	if (!s)
+		return STORE_ERR;
+	store_bind_str(s, 1, e->list);
+	sqlite3_bind_int64(s, 2, e->received);
+	return store_exec(st, s, "index month");
+}
+
+static int archive_add(struct store *st, const struct store_archive_entry *e)
 {
 	sqlite3_stmt *s = store_sql(st, SQL_ARC_EXISTS,
 				    "SELECT 1 FROM archive WHERE list = ? AND raw_id = ?");
@@ -282,15 +319,39 @@ int store_archive_add(struct store *st, const struct store_archive_entry *e)
 	sqlite3_bind_int(s, 13, e->unparsed ? 1 : 0);
 	store_bind_str(s, 14, e->body);
 	ret = store_exec(st, s, "archive message");
-	if (ret != STORE_OK || thread)
+	if (ret != STORE_OK)
 		return ret;
+	int64_t id = sqlite3_last_insert_rowid(st->db);
 
-	/* A thread is named after its first message. */
-	s = store_sql(st, SQL_ARC_SET_THREAD, "UPDATE archive SET thread_id = id WHERE id = ?");
-	if (!s)
-		return STORE_ERR;
-	sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(st->db));
-	return store_exec(st, s, "start thread");
+	if (!thread) {
+		/* A thread is named after its first message. */
+		s = store_sql(st, SQL_ARC_SET_THREAD,
+			      "UPDATE archive SET thread_id = id WHERE id = ?");
+		if (!s)
+			return STORE_ERR;
+		sqlite3_bind_int64(s, 1, id);
+		ret = store_exec(st, s, "start thread");
+		if (ret != STORE_OK)
+			return ret;
+		thread = id;
+	}
+	return index_pages(st, e, id, thread);
+}
+
+int store_archive_add(struct store *st, const struct store_archive_entry *e)
+{
+	/* The row, its thread mark and the website's rows stand or fall
+	 * together, whether or not the caller holds a transaction (inside
+	 * one this is a savepoint). */
+	int rc = store_tx_begin(st);
+	if (rc != STORE_OK)
+		return rc;
+	rc = archive_add(st, e);
+	if (rc == STORE_OK)
+		rc = store_tx_commit(st);
+	else
+		store_tx_rollback(st);
+	return rc;
 }
 
 int store_message_done(struct store *st, int64_t id, int poison)

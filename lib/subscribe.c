@@ -88,15 +88,16 @@ static int refuse(struct subscribe_ctx *c, const char *to, const char *reason)
 	return subscribe_answer(c, "refused", to, vars, 2, 1);
 }
 
-/* Why a join request by mail cannot be taken, before any other check:
- * NULL when it can. */
-static const char *no_joins(const struct list_cfg *l, int invited)
+/* Why a join request cannot be taken, before any other check: NULL when
+ * it can. A list with stakeholder groups takes only requests that name
+ * one (the web form asks; a mail cannot). */
+static const char *no_joins(const struct list_cfg *l, int invited, const char *stakeholder)
 {
 	if (invited)
 		return NULL;
 	if (l->subscribe_policy == SUB_CLOSED)
 		return "";
-	if (l->n_groups > 0)
+	if (l->n_groups > 0 && (!stakeholder || !*stakeholder))
 		return "its members are added by the people who run it, each with a "
 		       "stakeholder group";
 	return NULL;
@@ -118,9 +119,9 @@ static int already_member(struct subscribe_ctx *c, const char *to, const char *s
 	return subscribe_answer(c, "already-member", to, vars, 2, 1);
 }
 
-static int join_request(struct subscribe_ctx *c, const struct subscribe_prep *prep)
+int subscribe_join(struct subscribe_ctx *c, const char *addr, const char *req_name,
+		   const char *stakeholder)
 {
-	const char *addr = prep->address;
 	char status[33], msg[512];
 	int is, rc;
 	if (c->quiet) {
@@ -131,11 +132,11 @@ static int join_request(struct subscribe_ctx *c, const struct subscribe_prep *pr
 		return rc;
 	if (is)
 		return already_member(c, addr, status);
-	const char *why = no_joins(c->l, 0);
+	const char *why = no_joins(c->l, 0, stakeholder);
 	if (why)
 		return refuse(c, addr, *why ? why : NULL);
 	const char *name;
-	int mrc = check_rules(c->l, addr, prep->name, NULL, &name, msg, sizeof msg);
+	int mrc = check_rules(c->l, addr, req_name, stakeholder, &name, msg, sizeof msg);
 	if (mrc != MEMBERSHIP_OK)
 		return refuse(c, addr, msg);
 	if (c->l->max_members > 0) {
@@ -147,10 +148,10 @@ static int join_request(struct subscribe_ctx *c, const struct subscribe_prep *pr
 	}
 	if (c->l->subscribe_policy != SUB_OPEN) {
 		int sent;
-		return subscribe_confirmation(c, "join", "confirm-join", addr, name, NULL, 1,
-					      &sent);
+		return subscribe_confirmation(c, "join", "confirm-join", addr, name, stakeholder,
+					      1, &sent);
 	}
-	struct membership_new m = {.address = addr, .name = name};
+	struct membership_new m = {.address = addr, .name = name, .stakeholder = stakeholder};
 	mrc = membership_add(c->st, c->l, &m, msg, sizeof msg);
 	if (mrc == MEMBERSHIP_FULL)
 		return subscribe_list_full(c, addr, 1);
@@ -234,7 +235,7 @@ static int complete_join(struct subscribe_ctx *c, const struct store_token *tok)
 	if (is)
 		return already_member(c, tok->address, status);
 	int invited = !strcmp(tok->action, "invite");
-	const char *why = no_joins(c->l, invited);
+	const char *why = no_joins(c->l, invited, tok->stakeholder);
 	if (why)
 		return refuse(c, tok->address, *why ? why : NULL);
 	int approve = !invited && c->l->subscribe_policy == SUB_APPROVE;
@@ -311,42 +312,69 @@ static int token_invalid(struct subscribe_ctx *c, const struct subscribe_prep *p
 	return subscribe_answer(c, "token-invalid", prep->address, vars, 3, 1);
 }
 
-static int confirm(struct subscribe_ctx *c, const struct subscribe_prep *prep, const char *token)
+int subscribe_token_lookup(struct store *st, const char *token, int64_t now,
+			   char hash[TOKEN_HASH_LEN + 1], struct store_token *tok,
+			   enum subscribe_token_state *state)
 {
-	char hash[TOKEN_HASH_LEN + 1];
-	struct store_token tok;
+	*state = SUBSCRIBE_TOKEN_UNKNOWN;
+	memset(tok, 0, sizeof *tok);
 	/* Only the shape of our tokens can match: anything else is not looked
 	 * up (and a hash of it would match nothing anyway). */
 	if (!token_syntax_ok(token))
-		return token_invalid(c, prep, token, "unknown");
+		return STORE_OK;
 	if (token_hash(token, hash) < 0)
 		return subscribe_fail("no SHA-256 for a token");
-	int rc = store_token_get(c->st, hash, &tok);
+	int rc = store_token_get(st, hash, tok);
 	if (rc == STORE_NOTFOUND)
-		return token_invalid(c, prep, token, "unknown");
+		return STORE_OK;
 	if (rc != STORE_OK)
 		return rc;
 	/* A moderation token (approve, reject, withdraw) is no confirmation:
 	 * here it is as good as unknown. */
-	int subscription = !strcmp(tok.action, "join") || !strcmp(tok.action, "leave") ||
-			   !strcmp(tok.action, "invite");
-	if (!subscription)
-		rc = token_invalid(c, prep, token, "unknown");
+	if (strcmp(tok->action, "join") && strcmp(tok->action, "leave") &&
+	    strcmp(tok->action, "invite"))
+		store_token_clear(tok);
+	else if (tok->used)
+		*state = SUBSCRIBE_TOKEN_USED;
+	else if (tok->expires <= now)
+		*state = SUBSCRIBE_TOKEN_EXPIRED;
+	else
+		*state = SUBSCRIBE_TOKEN_OK;
+	return STORE_OK;
+}
+
+int subscribe_carry_out(struct subscribe_ctx *c, const char *hash, const struct store_token *tok)
+{
+	int rc = store_token_use(c->st, hash, c->now);
+	if (rc != STORE_OK)
+		return rc; /* STORE_NOTFOUND: spent by a racing confirmation */
+	subscribe_note(c, "%s of %s", tok->action, tok->address);
+	if (!strcmp(tok->action, "leave"))
+		return complete_leave(c, tok);
+	return complete_join(c, tok);
+}
+
+static int confirm(struct subscribe_ctx *c, const struct subscribe_prep *prep, const char *token)
+{
+	static const char *const why[] = {
+		[SUBSCRIBE_TOKEN_UNKNOWN] = "unknown",
+		[SUBSCRIBE_TOKEN_USED] = "already used",
+		[SUBSCRIBE_TOKEN_EXPIRED] = "expired",
+	};
+	char hash[TOKEN_HASH_LEN + 1];
+	struct store_token tok;
+	enum subscribe_token_state state;
+	int rc = subscribe_token_lookup(c->st, token, c->now, hash, &tok, &state);
+	if (rc != STORE_OK)
+		return rc;
+	if (state == SUBSCRIBE_TOKEN_UNKNOWN)
+		rc = token_invalid(c, prep, token, why[state]);
 	else if (strcmp(tok.list, c->l->name) != 0)
 		rc = token_invalid(c, prep, token, "not for this list");
-	else if (tok.used)
+	else if (state != SUBSCRIBE_TOKEN_OK)
+		rc = token_invalid(c, prep, token, why[state]);
+	else if ((rc = subscribe_carry_out(c, hash, &tok)) == STORE_NOTFOUND)
 		rc = token_invalid(c, prep, token, "already used");
-	else if (tok.expires <= c->now)
-		rc = token_invalid(c, prep, token, "expired");
-	else if ((rc = store_token_use(c->st, hash, c->now)) == STORE_NOTFOUND)
-		rc = token_invalid(c, prep, token, "already used");
-	else if (rc == STORE_OK) {
-		subscribe_note(c, "%s of %s", tok.action, tok.address);
-		if (!strcmp(tok.action, "leave"))
-			rc = complete_leave(c, &tok);
-		else
-			rc = complete_join(c, &tok);
-	}
 	store_token_clear(&tok);
 	return rc;
 }
@@ -432,7 +460,7 @@ int subscribe_apply(struct store *st, const struct config *cfg, const struct tem
 		begin_outcome(&c, a, prep);
 		switch (a->kind) {
 		case SUBSCRIBE_ACT_JOIN:
-			rc = join_request(&c, prep);
+			rc = subscribe_join(&c, prep->address, prep->name, NULL);
 			break;
 		case SUBSCRIBE_ACT_LEAVE:
 			rc = leave_request(&c, prep);

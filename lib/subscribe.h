@@ -158,4 +158,53 @@ int subscribe_deny(struct store *st, const struct config *cfg, const struct temp
 		   const struct list_cfg *l, const char *address, const char *reason, char *msg,
 		   size_t msglen);
 
+/* ---- the website (dialogued's HTTP pages) ---- */
+
+enum subscribe_token_state {
+	SUBSCRIBE_TOKEN_OK,
+	SUBSCRIBE_TOKEN_UNKNOWN, /* never ours, changed, or not a confirmation */
+	SUBSCRIBE_TOKEN_USED,
+	SUBSCRIBE_TOKEN_EXPIRED
+};
+/* Look at confirmation TOKEN without spending it: *STATE, and unless it is
+ * UNKNOWN the stored request in *TOK (free with store_token_clear) and its
+ * key in HASH. Moderation tokens are UNKNOWN here. */
+int subscribe_token_lookup(struct store *st, const char *token, int64_t now,
+			   char hash[TOKEN_HASH_LEN + 1], struct store_token *tok,
+			   enum subscribe_token_state *state);
+
+/* What one web request did: a line for the log (caller frees). */
+struct subscribe_web_result {
+	int verdict;   /* MEMBERSHIP_OK, or _BAD_ADDRESS / _BAD_VALUE: the form
+			  must be corrected (nothing was done) */
+	enum subscribe_token_state state; /* confirm: the token's state */
+	int found;     /* one-click: a member held the token */
+	char *outcome; /* for the log */
+	char message[256]; /* BAD_*: what to tell the person */
+};
+void subscribe_web_result_clear(struct subscribe_web_result *r);
+
+/* ADDRESS asks to join L on the web form (NAME, STAKEHOLDER may be "")
+ * from client IP: the same as a mail to L-join, within the same limits
+ * (per address, per IP, auto replies), answered by mail only, so the page
+ * says the same for members and strangers. An address or stakeholder that
+ * cannot be taken is refused before anything is done (R->verdict). In
+ * its own transaction. A STORE_E* only for a database failure. */
+int subscribe_web_join(struct store *st, const struct config *cfg, const struct templates *t,
+		       const struct list_cfg *l, const char *address, const char *name,
+		       const char *stakeholder, const char *ip, int64_t now,
+		       struct subscribe_web_result *r);
+/* The confirmation link was followed and its button pressed: spend TOKEN
+ * and carry out its request exactly as a reply by mail does (R->state
+ * says when the token is not good). In its own transaction. */
+int subscribe_web_confirm(struct store *st, const struct config *cfg, const struct templates *t,
+			  const char *token, const char *ip, int64_t now,
+			  struct subscribe_web_result *r);
+/* RFC 8058 one-click: the member of L whose unsubscribe token is TOKEN
+ * leaves now (no confirmation: the POST is the confirmation) and gets the
+ * goodbye mail. R->found = 0 when no member holds it. */
+int subscribe_one_click(struct store *st, const struct config *cfg, const struct templates *t,
+			const struct list_cfg *l, const char *token, int64_t now,
+			struct subscribe_web_result *r);
+
 #endif

@@ -59,4 +59,14 @@ int subscribe_member_status(struct subscribe_ctx *c, const char *address, int *i
 /* Tell TO that the list is full (the "list-full" mail). */
 int subscribe_list_full(struct subscribe_ctx *c, const char *to, int automatic);
 
+/* A join asked for by ADDRESS (REQ_NAME, STAKEHOLDER may be NULL): the
+ * confirmation, or the member added on an open list, or the answer saying
+ * why not — always a mail, within the limits of automatic answers. */
+int subscribe_join(struct subscribe_ctx *c, const char *addr, const char *req_name,
+		   const char *stakeholder);
+/* Spend the confirmation token stored under HASH (TOK as looked up) and
+ * carry out its request. STORE_NOTFOUND when a racing confirmation spent
+ * it first. */
+int subscribe_carry_out(struct subscribe_ctx *c, const char *hash, const struct store_token *tok);
+
 #endif

@@ -246,14 +246,21 @@ int subscribe_confirmation(struct subscribe_ctx *c, const char *action, const ch
 	if ((rc = store_token_add(c->st, hash, &row)) != STORE_OK)
 		return rc;
 	char *confirm = xasprintf("%s-confirm+%s@%s", c->l->local, tok, c->l->domain);
-	/* confirm_url (BASE/confirm/TOKEN) stays empty until the web server
-	 * answers there: a link that does not work is worse than none. */
+	/* The link only when the website is on: a link that does not work is
+	 * worse than none. Its page asks before it acts (scanners prefetch). */
+	char *url = NULL;
+	if (cfg->n_http_listen && cfg->base_url && cfg->base_url[0]) {
+		size_t n = strlen(cfg->base_url);
+		while (n > 0 && cfg->base_url[n - 1] == '/')
+			n--;
+		url = xasprintf("%.*s/confirm/%s", (int)n, cfg->base_url, tok);
+	}
 	char expires[32];
 	human_time(row.expires, expires);
 	const struct template_var vars[] = {
 		{"token", tok},
 		{"confirm_address", confirm},
-		{"confirm_url", ""},
+		{"confirm_url", url ? url : ""},
 		{"address", address},
 		{"name", row.name},
 		{"stakeholder", row.stakeholder},
@@ -262,6 +269,7 @@ int subscribe_confirmation(struct subscribe_ctx *c, const char *action, const ch
 	};
 	rc = subscribe_send(c, tmpl, address, confirm, vars, sizeof vars / sizeof vars[0], sent);
 	free(confirm);
+	free(url);
 	if (rc != STORE_OK || !*sent)
 		return rc;
 	subscribe_note(c, "confirmation sent");

@@ -54,27 +54,31 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
-char *xasprintf(const char *fmt, ...)
+char *xvasprintf(const char *fmt, va_list ap)
 {
-	struct sbuf b = {0};
-	va_list ap;
-	va_start(ap, fmt);
 	char tmp[256];
 	va_list ap2;
 	va_copy(ap2, ap);
 	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		oom();
 	if ((size_t)n < sizeof tmp) {
 		va_end(ap2);
 		return xstrndup(tmp, (size_t)n);
 	}
-	b.cap = (size_t)n + 1;
-	b.buf = xmalloc(b.cap);
-	vsnprintf(b.buf, b.cap, fmt, ap2);
+	char *buf = xmalloc((size_t)n + 1);
+	vsnprintf(buf, (size_t)n + 1, fmt, ap2);
 	va_end(ap2);
-	return b.buf;
+	return buf;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = xvasprintf(fmt, ap);
+	va_end(ap);
+	return s;
 }
 
 static void sbuf_grow(struct sbuf *b, size_t extra)

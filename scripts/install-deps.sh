@@ -1,10 +1,14 @@
 #!/bin/sh
 # Install, from Debian's packages, whatever a fresh Debian 12 machine lacks
 # to build and test dialogue. Installs nothing that is already present.
+# chromium, chromium-driver and python3-selenium drive the browser test of
+# the website (tests/integration/test_web_browser.py); wrk is bench/web's
+# load generator.
 set -eu
 
 PKGS="build-essential cmake pkg-config libetpan-dev libevent-dev libsqlite3-dev
-libssl-dev openssl swaks python3 python3-pytest python3-aiosmtpd clang"
+libssl-dev openssl swaks python3 python3-pytest python3-aiosmtpd clang
+chromium chromium-driver python3-selenium wrk"
 
 missing=""
 for p in $PKGS; do

@@ -658,3 +658,348 @@ def deliver(port, rcpts, data, mail_from="alice@example.com", timeout=30):
         r = c.transaction(mail_from, rcpts, data)
         c.cmd("QUIT")
         return r
+
+
+# ---------------------------------------------------------------- HTTP (the website)
+#
+# The website dialogued serves over HTTP ([http] listen). Requests go through
+# http.client (one connection per request, nothing cached or retried) or, for
+# what http.client would hide or refuse (HEAD bodies, garbage, oversized
+# requests), through a raw socket.
+
+import html as _html  # noqa: E402
+import html.parser as _html_parser  # noqa: E402
+import http.client as _http_client  # noqa: E402
+import urllib.parse as _urlparse  # noqa: E402
+
+CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def web_config(directory, http_port=None, base_url=None, http=None, **kw):
+    """write_config() with an [http] section listening on a free port of
+    127.0.0.1 (base_url the same unless given) and, when the source tree has
+    them, the shipped templates of config/web. The Conf gains .http_port
+    and .base_url (no trailing slash)."""
+    http_port = http_port or free_port()
+    sec = {"listen": "127.0.0.1:%d" % http_port,
+           "base_url": base_url or "http://127.0.0.1:%d" % http_port}
+    web = SRC / "config" / "web"
+    if web.is_dir():
+        sec["web"] = str(web)
+    sec.update(http or {})
+    conf = write_config(directory, http=sec, **kw)
+    conf.http_port = http_port
+    conf.base_url = sec["base_url"].rstrip("/")
+    return conf
+
+
+class WebResponse:
+    """status, reason, headers (an http.client.HTTPMessage: case-insensitive,
+    get_all() for repeats), body (bytes)."""
+
+    def __init__(self, status, reason, headers, body, method="GET", path=""):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.method = method
+        self.path = path
+
+    def header(self, name, default=None):
+        return self.headers.get(name, default)
+
+    @property
+    def content_type(self):
+        return (self.headers.get("Content-Type") or "").strip()
+
+    @property
+    def text(self):
+        """The body as UTF-8 (strict: a page that is not UTF-8 fails here)."""
+        return self.body.decode("utf-8")
+
+    def __repr__(self):
+        return "<%s %s: %d %s, %d bytes: %r>" % (self.method, self.path, self.status,
+                                                 self.reason, len(self.body),
+                                                 self.body[:200])
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=10, host="127.0.0.1"):
+    """One request on a fresh connection; returns a WebResponse. BODY is bytes
+    or str; HEADERS a dict (Host is added by http.client)."""
+    if isinstance(body, str):
+        body = body.encode()
+    conn = _http_client.HTTPConnection(host, port, timeout=T(timeout))
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        r = conn.getresponse()
+        data = r.read()
+        return WebResponse(r.status, r.reason, r.headers, data, method, path)
+    finally:
+        conn.close()
+
+
+def http_get(port, path, headers=None, **kw):
+    return http_request(port, "GET", path, headers=headers, **kw)
+
+
+def http_post(port, path, fields=None, body=None, content_type="application/x-www-form-urlencoded",
+              headers=None, **kw):
+    """POST FIELDS (a dict or list of pairs, urlencoded) or a raw BODY."""
+    if fields is not None:
+        body = _urlparse.urlencode(fields)
+    h = {"Content-Type": content_type} if content_type else {}
+    h.update(headers or {})
+    return http_request(port, "POST", path, body=body if body is not None else b"", headers=h, **kw)
+
+
+class RawHTTPResponse:
+    """What came back on a raw socket: status (None if nothing parseable),
+    the header block (dict of lowercased name -> [values]), the bytes after
+    it, and everything as received."""
+
+    def __init__(self, data):
+        self.raw = data
+        self.status = None
+        self.headers = {}
+        self.body = b""
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        m = re.match(rb"^HTTP/1\.[01] (\d{3})", lines[0]) if lines and lines[0] else None
+        if m:
+            self.status = int(m.group(1))
+            for line in lines[1:]:
+                k, _, v = line.partition(b":")
+                self.headers.setdefault(k.strip().lower().decode("latin-1"), []).append(
+                    v.strip().decode("latin-1"))
+            self.body = rest
+
+    def header(self, name):
+        vals = self.headers.get(name.lower()) or []
+        return vals[0] if vals else None
+
+    def __repr__(self):
+        return "RawHTTPResponse(%r, %d bytes: %r)" % (self.status, len(self.raw), self.raw[:300])
+
+
+def http_raw(port, data, timeout=10, host="127.0.0.1", read_until_close=True):
+    """Send DATA (bytes) on a fresh connection and read until the server
+    closes it (or TIMEOUT passes). A reset while sending or reading ends the
+    exchange; what arrived until then is parsed. Returns RawHTTPResponse."""
+    got = b""
+    with socket.create_connection((host, port), timeout=T(timeout)) as s:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        deadline = time.monotonic() + T(timeout)
+        try:
+            while time.monotonic() < deadline:
+                s.settimeout(max(0.05, deadline - time.monotonic()))
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+                if not read_until_close and b"\r\n\r\n" in got:
+                    break
+        except (ConnectionResetError, socket.timeout):
+            pass
+    return RawHTTPResponse(got)
+
+
+def wait_http(port, timeout=15, proc=None):
+    """Until something answers HTTP on PORT (any status); returns it."""
+    def up():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("dialogued exited with %s" % proc.returncode)
+        try:
+            return http_get(port, "/style.css", timeout=5)
+        except (OSError, _http_client.HTTPException):
+            return None
+    return wait_for(up, timeout, interval=0.1, what="HTTP on 127.0.0.1:%d" % port)
+
+
+def security_header_problems(r):
+    """The security headers every response must carry, as a list of what is
+    wrong with R (a WebResponse or RawHTTPResponse); empty when all is well."""
+    out = []
+    for k, v in SECURITY_HEADERS.items():
+        got = r.header(k)
+        if got != v:
+            out.append("%s: %r (want %r)" % (k, got, v))
+    return out
+
+
+def assert_security_headers(r):
+    bad = security_header_problems(r)
+    assert not bad, "%r: %s" % (r, "; ".join(bad))
+
+
+# ---- HTML reading (html.parser only)
+
+class PageParser(_html_parser.HTMLParser):
+    """Walks a page once and keeps what tests look at: every start tag with
+    its attributes and the stack of open elements, links (href, rel, text,
+    depth in lists), forms with their fields, and the text (with the stack
+    of element names it sits in)."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+            "param", "source", "track", "wbr"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags = []       # (tag, {attr: value}, [open tags])
+        self.links = []      # dict(href, rel, text, list_depth, classes of open elements)
+        self.forms = []      # dict(action, method, fields {name: value}, inputs [...], buttons)
+        self.texts = []      # (text, [open tags with classes])
+        self.stack = []      # [(tag, attrs)]
+        self._a = None
+        self._form = None
+        self._select = None
+        self._textarea = None
+        self.list_depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = {}
+        for k, v in attrs:
+            a.setdefault(k, v if v is not None else "")
+        self.tags.append((tag, a, [t for t, _ in self.stack]))
+        if tag in ("ul", "ol"):
+            self.list_depth += 1
+        if tag == "a":
+            # A reply may be nested in <ul>s or indented by a dN class on
+            # its <li>: either way its depth is deeper than its parent's.
+            indent = 0
+            for t, ta in reversed(self.stack):
+                m = re.fullmatch(r"d(\d+)", (ta.get("class") or "").strip()) if t == "li" else None
+                if m:
+                    indent = int(m.group(1))
+                    break
+            self._a = {"href": a.get("href"), "rel": (a.get("rel") or "").split(),
+                       "text": "", "list_depth": self.list_depth * 100 + indent, "attrs": a}
+            self.links.append(self._a)
+        elif tag == "link":
+            self.links.append({"href": a.get("href"), "rel": (a.get("rel") or "").split(),
+                               "text": "", "list_depth": self.list_depth, "attrs": a,
+                               "tag": "link"})
+        elif tag == "form":
+            self._form = {"action": a.get("action"), "method": (a.get("method") or "get").lower(),
+                          "enctype": a.get("enctype"), "fields": {}, "inputs": [], "selects": {},
+                          "buttons": []}
+            self.forms.append(self._form)
+        elif tag == "input" and self._form is not None:
+            self._form["inputs"].append(a)
+            typ = (a.get("type") or "text").lower()
+            if typ in ("submit", "button", "image"):
+                self._form["buttons"].append(a)
+                if a.get("name"):
+                    self._form.setdefault("submit_fields", {})[a["name"]] = a.get("value", "")
+            elif a.get("name") and (typ not in ("checkbox", "radio") or "checked" in a):
+                self._form["fields"][a["name"]] = a.get("value", "")
+        elif tag == "button" and self._form is not None:
+            self._form["buttons"].append(a)
+            if a.get("name"):
+                self._form.setdefault("submit_fields", {})[a["name"]] = a.get("value", "")
+        elif tag == "select" and self._form is not None:
+            self._select = a.get("name")
+            self._form["selects"][self._select] = []
+            self._form["fields"].setdefault(self._select, "")
+        elif tag == "option" and self._form is not None and self._select is not None:
+            self._form["selects"][self._select].append(a.get("value"))
+        elif tag == "textarea" and self._form is not None:
+            self._textarea = a.get("name")
+            self._form["fields"][self._textarea] = ""
+        if tag not in self.VOID:
+            self.stack.append((tag, a))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID and self.stack and self.stack[-1][0] == tag:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        if tag in ("ul", "ol"):
+            self.list_depth -= 1
+        if tag == "a":
+            self._a = None
+        elif tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+        # Close up to the matching open element (tolerating omitted end tags).
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                break
+
+    def handle_data(self, data):
+        if self._a is not None:
+            self._a["text"] += data
+        if self._textarea is not None and self._form is not None:
+            self._form["fields"][self._textarea] += data
+        self.texts.append((data, [(t, (a.get("class") or "").split()) for t, a in self.stack]))
+
+    def text(self):
+        return "".join(t for t, _ in self.texts)
+
+    def text_in(self, tag, cls=None):
+        """Text inside elements TAG (with class CLS, if given)."""
+        return "".join(t for t, st in self.texts
+                       if any(n == tag and (cls is None or cls in c) for n, c in st))
+
+
+def parse_page(body):
+    """A PageParser fed BODY (bytes as UTF-8, strictly, or str)."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    p = PageParser()
+    p.feed(body)
+    p.close()
+    return p
+
+
+def links_to(page, pattern):
+    """Links of PAGE whose href matches regex PATTERN (re.search)."""
+    rx = re.compile(pattern)
+    return [l for l in page.links if l.get("href") and rx.search(l["href"])]
+
+
+def rel_link(page, rel):
+    """The href of the (first) <a> or <link> with REL in its rel, or None."""
+    for l in page.links:
+        if rel in l["rel"] and l.get("href"):
+            return l["href"]
+    return None
+
+
+def resolve(base_path, href):
+    """HREF resolved against BASE_PATH, as a path with query (no scheme/host)."""
+    u = _urlparse.urlsplit(_urlparse.urljoin("http://x" + base_path, _html.unescape(href)))
+    return u.path + ("?" + u.query if u.query else "")
+
+
+# ---- posting into the archive
+
+def post_messages(port, messages, rcpt="dialogue@" + HOSTNAME, mail_from="alice@example.com"):
+    """Submit each of MESSAGES (bytes, or (mail_from, rcpt, bytes)) in one
+    SMTP session; every one must be accepted with 250."""
+    with SMTPClient(port, timeout=T(60)) as c:
+        check(c.reply(), 220, None, "banner")
+        c.ehlo()
+        for m in messages:
+            frm, to, data = (mail_from, rcpt, m) if isinstance(m, bytes) else m
+            r = c.transaction(frm, [to] if isinstance(to, str) else to, data)
+            check(r, 250, None, "DATA of a post")
+        c.cmd("QUIT")
+
+
+def archive_by_msgid(conf, lst):
+    """{Message-ID without <>: archive entry} of LST."""
+    return {strip_brackets(e["message_id"]): e for e in archive_list(conf, lst)}
