@@ -106,8 +106,8 @@ int http_not_modified(struct http_req *r, const char *etag, int64_t lastmod)
 	return 1;
 }
 
-void http_send(struct http_req *r, int code, const char *type, struct sbuf *body,
-	       const char *etag, int64_t lastmod)
+static void send_bytes(struct http_req *r, int code, const char *type, const char *data,
+		       size_t len, const char *etag, int64_t lastmod)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	http_security_headers(r->req);
@@ -115,17 +115,35 @@ void http_send(struct http_req *r, int code, const char *type, struct sbuf *body
 	validators(r->req, etag, lastmod);
 	struct evbuffer *buf = evbuffer_new();
 	if (!r->head)
-		evbuffer_add(buf, body->buf ? body->buf : "", body->len);
+		evbuffer_add(buf, data ? data : "", len);
 	else {
 		/* HEAD: the length the GET would have. */
 		char n[32];
-		snprintf(n, sizeof n, "%zu", body->len);
+		snprintf(n, sizeof n, "%zu", len);
 		evhttp_add_header(h, "Content-Length", n);
 	}
-	sbuf_free(body);
 	const char *reason = code == 200 ? "OK" : code == 304 ? "Not Modified" : NULL;
 	evhttp_send_reply(r->req, code, reason, buf);
 	evbuffer_free(buf);
+}
+
+void http_send(struct http_req *r, int code, const char *type, struct sbuf *body,
+	       const char *etag, int64_t lastmod)
+{
+	send_bytes(r, code, type, body->buf, body->len, etag, lastmod);
+	sbuf_free(body);
+}
+
+static const char html_type[] = "text/html; charset=utf-8";
+
+int http_send_cached(struct http_req *r, const char *etag, int64_t lastmod)
+{
+	size_t len;
+	const char *body = http_cache_get(r->hs, etag, &len);
+	if (!body)
+		return 0;
+	send_bytes(r, 200, html_type, body, len, etag, lastmod);
+	return 1;
 }
 
 void http_page(struct http_req *r, int code, const char *name, struct wv *v, const char *etag,
@@ -140,7 +158,9 @@ void http_page(struct http_req *r, int code, const char *name, struct wv *v, con
 		etag = NULL;
 	}
 	wv_free(v);
-	http_send(r, code, "text/html; charset=utf-8", &out, etag, lastmod);
+	if (etag && code == 200)
+		http_cache_put(r->hs, etag, out.buf, out.len);
+	http_send(r, code, html_type, &out, etag, lastmod);
 }
 
 void http_list_path(struct sbuf *b, const struct list_cfg *l)
@@ -414,6 +434,14 @@ static void dispatch(struct http_req *r)
 		http_confirm(r, r->segs[1]);
 		return;
 	}
+	/* A member of a private list has a one-click link too: the token is
+	 * the authority there, and a wrong one gets the same 404 as anything
+	 * else. */
+	if (r->n_segs == 3 && !strcmp(r->segs[1], "unsubscribe") && !r->trailing_slash &&
+	    (r->list = config_find_list(r->hs->cfg, r->segs[0])) != NULL) {
+		http_unsubscribe(r, r->segs[2]);
+		return;
+	}
 	r->list = web_list(r->hs->cfg, r->segs[0]);
 	if (!r->list) {
 		http_not_found(r);
@@ -455,6 +483,12 @@ static void on_request(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	r.head = cmd == EVHTTP_REQ_HEAD;
 	r.post = cmd == EVHTTP_REQ_POST;
+	if (!r.head && !r.post && cmd != EVHTTP_REQ_GET) {
+		/* Answered here rather than by libevent's bare 501, so that it
+		 * carries the security headers like every page. */
+		method_not_allowed(&r, "GET, HEAD, POST");
+		return;
+	}
 
 	struct evhttp_connection *conn = evhttp_request_get_connection(req);
 	if (conn) {
@@ -504,6 +538,7 @@ void http_server_set_config(struct http_server *hs, const struct config *cfg,
 	}
 	hs->loaded = now_epoch();
 	hs->generation++;
+	http_cache_clear(hs);
 	/* Pages show config values (titles, descriptions): a reload is a new
 	 * generation, so no cached page outlives it. */
 	snprintf(hs->tag, sizeof hs->tag, "%s-%llx-%u", webtpl_tag(web),
@@ -523,8 +558,9 @@ int http_server_listen(struct http_server *hs, char *err, size_t errlen)
 	evhttp_set_max_headers_size(hs->http, MAX_HEADERS_SIZE);
 	evhttp_set_max_body_size(hs->http, MAX_BODY_SIZE);
 	evhttp_set_timeout(hs->http, REQUEST_TIMEOUT);
-	evhttp_set_allowed_methods(hs->http,
-				   EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
+	evhttp_set_allowed_methods(hs->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+						     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(hs->http, "text/html; charset=utf-8");
 	evhttp_set_gencb(hs->http, on_request, hs);
 	for (size_t i = 0; i < cfg->n_http_listen; i++) {
@@ -545,9 +581,10 @@ void http_server_free(struct http_server *hs)
 {
 	if (!hs)
 		return;
-	http_streams_free(hs);
 	if (hs->http)
 		evhttp_free(hs->http);
+	http_streams_free(hs);
+	http_cache_clear(hs);
 	webtpl_free(hs->web);
 	free(hs);
 }

@@ -121,7 +121,7 @@ void http_index(struct http_req *r)
 		sbuf_printf(&etag, "-%ld.%ld.%lld", members, posts, (long long)last);
 	}
 	sbuf_addc(&etag, '"');
-	if (http_not_modified(r, etag.buf, 0))
+	if (http_not_modified(r, etag.buf, 0) || http_send_cached(r, etag.buf, 0))
 		wv_free(v);
 	else
 		http_page(r, 200, "index", v, etag.buf, 0);
@@ -200,18 +200,22 @@ static void add_months(struct http_req *r, struct wv *v, const char *current)
 	size_t n = 0;
 	if (store_archive_months(r->hs->st, r->list->name, &months, &n) != STORE_OK)
 		return;
+	size_t shown = 0;
 	for (size_t i = 0; i < n; i++) {
 		char label[32];
-		if (!valid_month(months[i].month))
+		/* A month is a set of threads started in it (what its page
+		 * lists); one with replies only has nothing of its own. */
+		if (!valid_month(months[i].month) || months[i].threads == 0)
 			continue;
+		shown++;
 		struct wv *it = wv_item(v, "month_items");
 		month_label(months[i].month, label);
 		wv_text(it, "month", months[i].month);
 		wv_text(it, "label", label);
-		wv_textf(it, "count", "%ld", months[i].count);
+		wv_textf(it, "count", "%ld", months[i].threads);
 		wv_flag(it, "current", current && !strcmp(current, months[i].month));
 	}
-	wv_flag(v, "months", n > 0);
+	wv_flag(v, "months", shown > 0);
 	free(months);
 }
 
@@ -238,7 +242,7 @@ void http_list_page(struct http_req *r)
 		return;
 	}
 	snprintf(etag, sizeof etag, "\"l-%s-%ld-%s\"", state, page, month);
-	if (http_not_modified(r, etag, lastmod)) {
+	if (http_not_modified(r, etag, lastmod) || http_send_cached(r, etag, lastmod)) {
 		wv_free(v);
 		return;
 	}
@@ -286,7 +290,7 @@ void http_list_page(struct http_req *r)
 	if (month[0]) {
 		char label[32];
 		month_label(month, label);
-		wv_text(v, "heading", label);
+		wv_textf(v, "heading", "Threads started in %s", label);
 		wv_flag(v, "month_filter", 1);
 	} else {
 		wv_text(v, "heading", "Latest threads");
@@ -385,7 +389,7 @@ void http_message_page(struct http_req *r, int64_t id)
 	/* The page changes only when a message is archived (its thread links)
 	 * or the site is reloaded: the list's state covers both. */
 	snprintf(etag, sizeof etag, "\"m%lld-%s\"", (long long)id, state);
-	if (http_not_modified(r, etag, lastmod)) {
+	if (http_not_modified(r, etag, lastmod) || http_send_cached(r, etag, lastmod)) {
 		store_archived_clear(&a);
 		free(body);
 		return;

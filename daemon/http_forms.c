@@ -332,10 +332,7 @@ void http_unsubscribe(struct http_req *r, const char *token)
 	if (!r->post) {
 		int rc = store_member_by_token(r->hs->st, l->name, token, &m);
 		if (rc == STORE_NOTFOUND) {
-			http_notice(r, 404, "Link not valid",
-				    "This unsubscribe link names no member of the list: perhaps "
-				    "you have left already.",
-				    "/", "All lists");
+			http_not_found(r);
 			return;
 		}
 		if (rc != STORE_OK) {
@@ -368,10 +365,9 @@ void http_unsubscribe(struct http_req *r, const char *token)
 		return;
 	}
 	if (!found) {
-		http_notice(r, 404, "Link not valid",
-			    "This unsubscribe link names no member of the list: perhaps you have "
-			    "left already.",
-			    "/", "All lists");
+		/* Left already, or never was: the same page as any unknown
+		 * address, so a private list's existence does not show. */
+		http_not_found(r);
 		return;
 	}
 	kick(r);

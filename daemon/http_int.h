@@ -13,6 +13,7 @@
 #define HTTP_MAX_SEGS 6
 
 struct mbox_stream;
+struct http_cache;
 
 struct http_server {
 	struct event_base *base;
@@ -28,6 +29,7 @@ struct http_server {
 	char tag[48];     /* templates and config generation, in every ETag */
 	unsigned generation;
 	struct mbox_stream *streams; /* downloads in progress */
+	struct http_cache *cache;    /* rendered pages by ETag (http_cache.c) */
 };
 
 /* One request being answered. */
@@ -61,6 +63,9 @@ void http_not_found(struct http_req *r);
 /* A body of type TYPE (a buffer we own: freed here) with CODE. */
 void http_send(struct http_req *r, int code, const char *type, struct sbuf *body,
 	       const char *etag, int64_t lastmod);
+/* The page rendered before under ETAG, sent again (200): 1 when it was
+ * in the cache. http_page() puts every page that has an ETag there. */
+int http_send_cached(struct http_req *r, const char *etag, int64_t lastmod);
 /* Answer 304 when the request's validators match ETAG/LASTMOD; 1 when it
  * did (nothing else may be sent). */
 int http_not_modified(struct http_req *r, const char *etag, int64_t lastmod);
@@ -83,6 +88,11 @@ void http_date_iso(int64_t t, char out[32]);
 int64_t http_msg_time(const struct store_archived *a);
 /* The list's archive state: an ETag part and the last change. */
 int http_list_state(struct http_req *r, char *etag_part, size_t len, int64_t *lastmod);
+
+/* ---- the page cache (http_cache.c) ---- */
+const char *http_cache_get(struct http_server *hs, const char *key, size_t *len);
+void http_cache_put(struct http_server *hs, const char *key, const char *body, size_t len);
+void http_cache_clear(struct http_server *hs);
 
 /* ---- CSRF (http_forms.c) ---- */
 void http_csrf_make(const struct http_server *hs, const char *path, char out[32]);

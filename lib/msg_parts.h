@@ -11,9 +11,11 @@
 #define MSG_PARTS_NAME_MAX 200 /* bytes of a filename */
 
 struct msg_part {
-	char *filename;     /* RFC 2047/2231-decoded UTF-8 without path, controls,
-	                       quotes or bidi overrides, at most 200 bytes, never
-	                       empty ("attachment-N", N its 1-based index) */
+	char *filename;     /* RFC 2047/2231-decoded UTF-8: the last path
+	                       component, without controls, line separators or
+	                       bidi marks, "*:<>?| as '_', no leading dots, at
+	                       most 200 bytes (extension kept), never empty
+	                       ("attachment-N", N its 1-based index) */
 	char *content_type; /* "type/subtype" lowercase, as declared (the MIME
 	                       default when undeclared) */
 	size_t size;        /* decoded size in bytes */

@@ -230,9 +230,11 @@ static const char *const migrations[] = {
 	" list TEXT NOT NULL,"
 	" month TEXT NOT NULL," /* 'YYYY-MM', UTC, of received */
 	" count INTEGER NOT NULL,"
+	" threads INTEGER NOT NULL DEFAULT 0," /* threads started in the month */
 	" PRIMARY KEY(list, month)) WITHOUT ROWID;"
-	"INSERT INTO archive_months(list, month, count)"
-	" SELECT list, strftime('%Y-%m', received, 'unixepoch'), count(*) FROM archive"
+	"INSERT INTO archive_months(list, month, count, threads)"
+	" SELECT list, strftime('%Y-%m', received, 'unixepoch'), count(*),"
+	" sum(thread_id = id) FROM archive"
 	" GROUP BY 1, 2;"
 	"CREATE INDEX members_token ON members(unsub_token) WHERE unsub_token IS NOT NULL;"
 	/* Search snippets mark matches with the bytes 0x01 and 0x02, which a

@@ -479,6 +479,7 @@ int store_threads_page(struct store *st, const char *list, const char *month, lo
 struct store_month {
 	char month[8]; /* "YYYY-MM", UTC, of received */
 	long count;    /* messages */
+	long threads;  /* threads started in the month */
 };
 /* Months of LIST with messages, newest first. Caller frees *out. */
 int store_archive_months(struct store *st, const char *list, struct store_month **out,
@@ -504,9 +505,10 @@ struct store_hit {
 	char *snippet;
 };
 void store_hits_free(struct store_hit *h, size_t n);
-/* store_archive_search's query, same rules and order, a page at a time: at
- * most LIMIT (0 = all) hits from OFFSET. *total gets the number of hits,
- * counted up to STORE_SEARCH_COUNT_CAP only (past it, *total is the cap). */
+/* store_archive_search's query and order, a page at a time: at most LIMIT
+ * (0 = all) hits from OFFSET, ranked among the newest STORE_SEARCH_COUNT_CAP
+ * matches (a word in every message must not score the whole archive).
+ * *total gets the number of hits, counted up to the cap only. */
 #define STORE_SEARCH_COUNT_CAP 1000
 int store_archive_search_page(struct store *st, const char *list, const char *query,
 			      long offset, long limit, struct store_hit **out, size_t *n,

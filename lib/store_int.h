@@ -169,7 +169,8 @@ void store_sync_restore(struct store *st, int relaxed);
 #define ARC_NCOLS 11
 /* Search order, best match first. bm25 weights: a word in the subject says
  * more than one in From, which says more than one somewhere in the body. */
-#define ARC_SEARCH_ORDER "bm25(archive_fts, 4.0, 2.0, 1.0), a.id DESC"
+#define ARC_SEARCH_SCORE "bm25(archive_fts, 4.0, 2.0, 1.0)"
+#define ARC_SEARCH_ORDER ARC_SEARCH_SCORE ", a.id DESC"
 
 /* Fill A (all of it, zeroed first) from the ARC_COLS of the current row. */
 void store_archived_from_row(sqlite3_stmt *s, struct store_archived *a);

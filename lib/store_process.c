@@ -265,13 +265,15 @@ static int index_pages(struct store *st, const struct store_archive_entry *e, in
 	if (rc != STORE_OK)
 		return rc;
 	s = store_sql(st, SQL_ARC_MONTH_BUMP,
-		      "INSERT INTO archive_months(list, month, count)"
-		      " VALUES(?, strftime('%Y-%m', ?, 'unixepoch'), 1)"
-		      " ON CONFLICT(list, month) DO UPDATE SET count = count + 1");
+		      "INSERT INTO archive_months(list, month, count, threads)"
+		      " VALUES(?, strftime('%Y-%m', ?, 'unixepoch'), 1, ?)"
+		      " ON CONFLICT(list, month) DO UPDATE SET count = count + 1,"
+		      " threads = threads + excluded.threads");
 	if (!s)
 		return STORE_ERR;
 	store_bind_str(s, 1, e->list);
 	sqlite3_bind_int64(s, 2, e->received);
+	sqlite3_bind_int(s, 3, thread == id); /* a thread starts here */
 	return store_exec(st, s, "index month");
 }
 

@@ -96,6 +96,7 @@ static void month_row(sqlite3_stmt *s, void *elem)
 	if (t)
 		strncpy(m->month, (const char *)t, sizeof m->month - 1);
 	m->count = (long)sqlite3_column_int64(s, 1);
+	m->threads = (long)sqlite3_column_int64(s, 2);
 }
 
 static void archived_row(sqlite3_stmt *s, void *elem)
@@ -125,14 +126,16 @@ int store_threads_page(struct store *st, const char *list, const char *month, lo
 	if (month && !valid_month(month))
 		return store_failf(st, STORE_INVAL, "bad month \"%.16s\" (want YYYY-MM)", month);
 	sqlite3_stmt *s;
-	/* Two statements, not one: a window count(*) OVER () would read every
-	 * matching row to return a page of them. */
+	/* The total from the month rows (threads started per month), not a
+	 * count(*) of threads: that would read every thread of the list for
+	 * each page shown. */
 	if (month)
 		s = store_sql(st, SQL_WEB_THREADS_MONTH_COUNT,
-			      "SELECT count(*) FROM threads WHERE list = ?1 AND" MONTH_RANGE);
+			      "SELECT coalesce(sum(threads), 0) FROM archive_months"
+			      " WHERE list = ?1 AND month = ?2");
 	else
 		s = store_sql(st, SQL_WEB_THREADS_COUNT,
-			      "SELECT count(*) FROM threads WHERE list = ?1");
+			      "SELECT coalesce(sum(threads), 0) FROM archive_months WHERE list = ?1");
 	if (!s)
 		return STORE_ERR;
 	store_bind_str(s, 1, list);
@@ -176,7 +179,7 @@ int store_archive_months(struct store *st, const char *list, struct store_month 
 	*out = NULL;
 	*n = 0;
 	sqlite3_stmt *s = store_sql(st, SQL_WEB_MONTHS,
-				    "SELECT month, count FROM archive_months WHERE list = ?"
+				    "SELECT month, count, threads FROM archive_months WHERE list = ?"
 				    " ORDER BY month DESC");
 	if (!s)
 		return STORE_ERR;
@@ -328,23 +331,29 @@ static int search_count(struct store *st, const char *match, const char *list, l
 }
 
 /* The ids of one page of hits, in store_archive_search's order (the full-
- * text index outermost, as in search_count). */
+ * text index outermost, as in search_count) among the newest
+ * STORE_SEARCH_COUNT_CAP matches: ranking every match of a word found in
+ * every message would score the whole archive for each page, while the
+ * newest matches come straight off the index in rowid order. */
 static int search_ids(struct store *st, const char *match, const char *list, long offset,
 		      long limit, int64_t **ids, size_t *n)
 {
 	*ids = NULL;
 	*n = 0;
 	sqlite3_stmt *s = store_sql(st, SQL_WEB_SEARCH_IDS,
-				    "SELECT a.id FROM archive_fts"
+				    "SELECT id FROM (SELECT a.id AS id,"
+				    " " ARC_SEARCH_SCORE " AS score FROM archive_fts"
 				    " CROSS JOIN archive a ON a.id = archive_fts.rowid"
-				    " WHERE archive_fts MATCH ? AND a.list = ?"
-				    " ORDER BY " ARC_SEARCH_ORDER " LIMIT ? OFFSET ?");
+				    " WHERE archive_fts MATCH ?1 AND a.list = ?2"
+				    " ORDER BY archive_fts.rowid DESC LIMIT ?5)"
+				    " ORDER BY score, id DESC LIMIT ?3 OFFSET ?4");
 	if (!s)
 		return STORE_ERR;
 	sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
 	store_bind_str(s, 2, list);
 	sqlite3_bind_int64(s, 3, sql_limit(limit));
 	sqlite3_bind_int64(s, 4, offset > 0 ? offset : 0);
+	sqlite3_bind_int64(s, 5, STORE_SEARCH_COUNT_CAP);
 	struct rowbuf b = {.size = sizeof **ids};
 	int rc = rows(st, s, "search archive", &b, id_row);
 	sqlite3_clear_bindings(s);

@@ -146,7 +146,7 @@ int subscribe_join(struct subscribe_ctx *c, const char *addr, const char *req_na
 		if (n >= c->l->max_members)
 			return subscribe_list_full(c, addr, 1);
 	}
-	if (c->l->subscribe_policy != SUB_OPEN) {
+	if (c->l->subscribe_policy != SUB_OPEN || c->web) {
 		int sent;
 		return subscribe_confirmation(c, "join", "confirm-join", addr, name, stakeholder,
 					      1, &sent);

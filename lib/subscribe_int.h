@@ -20,6 +20,8 @@ struct subscribe_ctx {
 	int64_t now;
 	const char *ip;    /* the client that sent the message, "" when none */
 	const char *quiet; /* no automatic answer, and why; NULL when allowed */
+	int web;           /* asked on the web form: anyone may type any address,
+			      so even an open list asks the address first */
 	size_t queued;
 	struct sbuf out;   /* the outcome: "join a@b to L: what happened, ..." */
 	int notes;

@@ -27,6 +27,7 @@ static void web_ctx(struct subscribe_ctx *c, struct store *st, const struct conf
 	c->l = l;
 	c->now = now;
 	c->ip = ip ? ip : "";
+	c->web = 1;
 }
 
 /* Commit what C did when RC is STORE_OK, else roll back; the outcome goes

@@ -520,7 +520,9 @@ static char *compose(const struct templates *t, const struct config *cfg,
 	own[OWN_REQUEST] = xasprintf("%s-request@%s", l->local, l->domain);
 	own[OWN_JOIN] = xasprintf("%s-join@%s", l->local, l->domain);
 	own[OWN_LEAVE] = xasprintf("%s-leave@%s", l->local, l->domain);
-	own[OWN_ARCHIVE] = blen && l->archive == ARCHIVE_PUBLIC ?
+	/* Only a site that is served: base_url alone may name a site that is
+	 * not running (the web off, [http] listen empty). */
+	own[OWN_ARCHIVE] = blen && cfg->n_http_listen && l->archive == ARCHIVE_PUBLIC ?
 		xasprintf("%.*s/%s/", (int)blen, base, lname) : xstrdup("");
 	own[OWN_MAX] = l->max_members > 0 ? xasprintf("%ld", l->max_members) : xstrdup("");
 	own[OWN_TITLE] = tmail_header_text(l->title && *l->title ? l->title : lname, 200);

@@ -1015,15 +1015,15 @@ def test_confirm_per_ip_limit_covers_web_joins(own):
 
 # ---------------------------------------------------------------- leaving
 
-def _one_click_member(web, name):
+def _one_click_member(web, name, lst="dialogue"):
     who = addr(name)
-    ctl_ok(web.conf, "members", "add", "dialogue", who)
-    data = mail("Post for %s" % name, "Hello members.\n")
-    harness.post_messages(web.conf.port, [data])
+    ctl_ok(web.conf, "members", "add", lst, who)
+    data = mail("Post for %s" % name, "Hello members.\n", to="%s@%s" % (lst, DOMAIN))
+    harness.post_messages(web.conf.port, [data], rcpt="%s@%s" % (lst, DOMAIN))
     txn = wait_mail(web.sink, who)
     lu = txn.header("List-Unsubscribe")
-    m = re.fullmatch(r"<mailto:dialogue-leave@%s>,\s*<(%s(/dialogue/unsubscribe/%s))>"
-                     % (re.escape(DOMAIN), re.escape(web.base), TOKEN_RE), lu.strip())
+    m = re.fullmatch(r"<mailto:%s-leave@%s>,\s*<(%s(/%s/unsubscribe/%s))>"
+                     % (lst, re.escape(DOMAIN), re.escape(web.base), lst, TOKEN_RE), lu.strip())
     assert m, "List-Unsubscribe of the copy to %s: %r" % (who, lu)
     return who, m.group(2), txn
 
@@ -1058,6 +1058,56 @@ def test_one_click_multipart(web):
                      headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
     assert r.status == 200, r
     assert not is_active(web.conf, who)
+
+
+def test_one_click_works_on_a_private_list(web):
+    """The private list is hidden from the site, but its members' one-click
+    links work; a wrong token there is the site's one 404 page."""
+    who, path, txn = _one_click_member(web, "private", lst="secret")
+    assert not txn.headers("List-Archive"), "a private list's copy names an archive"
+    ok_html(get(web, path))
+    assert is_active(web.conf, who, "secret")
+    r = http_request(web.port, "POST", path, body=b"List-Unsubscribe=One-Click",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200, r
+    assert not is_active(web.conf, who, "secret")
+    unknown = get(web, "/nosuchlist/")
+    for method in ("GET", "POST"):
+        r = http_request(web.port, method, path, body=b"List-Unsubscribe=One-Click",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status == 404 and r.body == unknown.body, (method, r)
+
+
+def test_open_list_web_join_asks_the_mailbox_first(own):
+    """On an open list a mail join adds the sender at once, but anyone can
+    type anyone's address into the form: the web asks the mailbox first."""
+    site = own()
+    text = site.conf.path.read_text()
+    # [list dialogue] comes first: its policy is the first one.
+    assert text.index("[list dialogue]") < text.index("subscribe_policy = confirm")
+    site.conf.path.write_text(text.replace("subscribe_policy = confirm",
+                                           "subscribe_policy = open", 1))
+    mark = len(site.d.log())
+    site.d.hup()
+    site.d.wait_log(r"configuration reloaded", start=mark)
+    s = Session(site.port)
+    victim = addr("victim")
+    _, form = s.form("/dialogue/subscribe")
+    assert s.submit("/dialogue/subscribe", form, {"address": victim}).status == 200
+    txn = wait_mail(site.sink, victim)
+    assert victim.lower() not in members(site.conf), "a web join on an open list subscribed at once"
+    url = confirm_url(site, txn)
+    _, cform = s.form(url)
+    ok_html(s.submit(url, cform, {}))
+    assert is_active(site.conf, victim)
+
+
+def test_other_methods_405_with_headers(web):
+    for method in ("PUT", "DELETE", "OPTIONS", "PATCH"):
+        r = http_request(web.port, method, "/dialogue/", body=b"" if method != "OPTIONS" else None)
+        assert r.status == 405, (method, r)
+        assert_security_headers(r)
+        assert "GET" in (r.headers.get("Allow") or ""), r.headers
 
 
 def test_unsubscribe_unknown_token(web):

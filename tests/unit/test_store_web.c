@@ -149,7 +149,7 @@ static void make_v5(const char *path)
 	" count AS x FROM threads ORDER BY list, thread_id)"
 #define MONTHS_DUMP                                                               \
 	"SELECT group_concat(x, ';') FROM (SELECT list || ',' || month || ',' || count" \
-	" AS x FROM archive_months ORDER BY list, month)"
+	" || ',' || threads AS x FROM archive_months ORDER BY list, month)"
 
 /* Threads and months kept by store_archive_add equal what the migration
  * computes from the archive rows of a schema 5 database. */
@@ -176,7 +176,7 @@ static void test_migration(void)
 			       (long long)r2, FEB + 3 * DAY);
 	CHECK(threads && strstr(threads, want) != NULL);
 	free(want);
-	CHECK_STR(months, "l,2026-01,2;l,2026-02,2;m,2026-01,1");
+	CHECK_STR(months, "l,2026-01,2,2;l,2026-02,2,0;m,2026-01,1,1");
 
 	make_v5(path);
 	st = open_ok(path);
@@ -354,10 +354,13 @@ static void test_threads(void)
 	if (n == 3) {
 		CHECK_STR(m[0].month, "2026-03");
 		CHECK_INT(m[0].count, 2);
+		CHECK_INT(m[0].threads, 0); /* two replies, no new thread */
 		CHECK_STR(m[1].month, "2026-02");
 		CHECK_INT(m[1].count, 1);
+		CHECK_INT(m[1].threads, 1);
 		CHECK_STR(m[2].month, "2026-01");
 		CHECK_INT(m[2].count, 8);
+		CHECK_INT(m[2].threads, 8);
 	}
 	free(m);
 	CHECK_INT(store_archive_months(st, "nosuch", &m, &n), STORE_OK);
