@@ -104,11 +104,6 @@ static void archived_row(sqlite3_stmt *s, void *elem)
 	store_archived_from_row(s, elem);
 }
 
-static void id_row(sqlite3_stmt *s, void *elem)
-{
-	*(int64_t *)elem = sqlite3_column_int64(s, 0);
-}
-
 /* The month's bounds are computed by SQLite from the validated text, with
  * the same calendar that filled archive_months; as constants they leave
  * the (list, started) index usable, and only that month's threads are
@@ -308,58 +303,62 @@ static int search_hit(struct store *st, const char *match, const char *list, int
 	return ret;
 }
 
-static int search_count(struct store *st, const char *match, const char *list, long *total)
+/* A match and its score. */
+struct scored {
+	int64_t id;
+	double score;
+};
+
+static void scored_row(sqlite3_stmt *s, void *elem)
 {
-	/* Capped: counting every hit of a common word would read all of its
-	 * matches; a pager needs no exact figure past the cap. CROSS JOIN
-	 * keeps the full-text index outermost: left to itself the planner
-	 * walks the list's archive rows and probes the index for each. */
-	sqlite3_stmt *s = store_sql(st, SQL_WEB_SEARCH_COUNT,
-				    "SELECT count(*) FROM (SELECT 1 FROM archive_fts"
+	struct scored *x = elem;
+	x->id = sqlite3_column_int64(s, 0);
+	x->score = sqlite3_column_double(s, 1);
+}
+
+/* store_archive_search's order: best score (lowest bm25) first, then the
+ * newest. */
+static int by_score(const void *pa, const void *pb)
+{
+	const struct scored *a = pa, *b = pb;
+	if (a->score != b->score)
+		return a->score < b->score ? -1 : 1;
+	return a->id > b->id ? -1 : a->id < b->id;
+}
+
+/* The newest STORE_SEARCH_COUNT_CAP matches of LIST with their scores, in
+ * ranking order; their number is the total a pager shows. One read, the
+ * full-text index outermost (CROSS JOIN: left to itself the planner walks
+ * the list's archive rows and probes the index for each), in rowid order
+ * so that a word found in every message stops at the cap instead of
+ * scoring the whole archive. */
+static int search_matches(struct store *st, const char *match, const char *list,
+			  struct scored **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *s = store_sql(st, SQL_WEB_SEARCH_IDS,
+				    "SELECT a.id, " ARC_SEARCH_SCORE " FROM archive_fts"
 				    " CROSS JOIN archive a ON a.id = archive_fts.rowid"
-				    " WHERE archive_fts MATCH ? AND a.list = ? LIMIT ?)");
+				    " WHERE archive_fts MATCH ?1 AND a.list = ?2"
+				    " ORDER BY archive_fts.rowid DESC LIMIT ?3");
 	if (!s)
 		return STORE_ERR;
 	sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
 	store_bind_str(s, 2, list);
 	sqlite3_bind_int64(s, 3, STORE_SEARCH_COUNT_CAP);
-	int64_t v;
-	int rc = store_query_int(st, s, &v, "count search hits");
-	sqlite3_clear_bindings(s);
-	*total = (long)v;
-	return rc;
-}
-
-/* The ids of one page of hits, in store_archive_search's order (the full-
- * text index outermost, as in search_count) among the newest
- * STORE_SEARCH_COUNT_CAP matches: ranking every match of a word found in
- * every message would score the whole archive for each page, while the
- * newest matches come straight off the index in rowid order. */
-static int search_ids(struct store *st, const char *match, const char *list, long offset,
-		      long limit, int64_t **ids, size_t *n)
-{
-	*ids = NULL;
-	*n = 0;
-	sqlite3_stmt *s = store_sql(st, SQL_WEB_SEARCH_IDS,
-				    "SELECT id FROM (SELECT a.id AS id,"
-				    " " ARC_SEARCH_SCORE " AS score FROM archive_fts"
-				    " CROSS JOIN archive a ON a.id = archive_fts.rowid"
-				    " WHERE archive_fts MATCH ?1 AND a.list = ?2"
-				    " ORDER BY archive_fts.rowid DESC LIMIT ?5)"
-				    " ORDER BY score, id DESC LIMIT ?3 OFFSET ?4");
-	if (!s)
-		return STORE_ERR;
-	sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
-	store_bind_str(s, 2, list);
-	sqlite3_bind_int64(s, 3, sql_limit(limit));
-	sqlite3_bind_int64(s, 4, offset > 0 ? offset : 0);
-	sqlite3_bind_int64(s, 5, STORE_SEARCH_COUNT_CAP);
-	struct rowbuf b = {.size = sizeof **ids};
-	int rc = rows(st, s, "search archive", &b, id_row);
-	sqlite3_clear_bindings(s);
-	*ids = (int64_t *)b.v;
+	struct rowbuf b = {.size = sizeof **out};
+	int rc = rows(st, s, "search archive", &b, scored_row);
+	sqlite3_clear_bindings(s); /* MATCH points at the caller's memory */
+	if (rc != STORE_OK) {
+		free(b.v);
+		return rc;
+	}
+	*out = (struct scored *)b.v;
 	*n = b.len;
-	return rc;
+	if (*n > 1)
+		qsort(*out, *n, sizeof **out, by_score);
+	return STORE_OK;
 }
 
 int store_archive_search_page(struct store *st, const char *list, const char *query,
@@ -372,21 +371,26 @@ int store_archive_search_page(struct store *st, const char *list, const char *qu
 	char *match = store_fts_query(query ? query : "");
 	if (!match)
 		return STORE_OK;
-	int64_t *ids = NULL;
-	size_t n_ids = 0;
-	int rc = search_count(st, match, list, total);
-	if (rc == STORE_OK)
-		rc = search_ids(st, match, list, offset, limit, &ids, &n_ids);
-	struct store_hit *h = n_ids ? xcalloc(n_ids, sizeof *h) : NULL;
+	struct scored *all = NULL;
+	size_t n_all = 0;
+	int rc = search_matches(st, match, list, &all, &n_all);
+	*total = (long)n_all;
+	size_t from = offset > 0 ? (size_t)offset : 0;
+	if (from > n_all)
+		from = n_all;
+	size_t n_ids = n_all - from;
+	if (limit > 0 && (size_t)limit < n_ids)
+		n_ids = (size_t)limit;
+	struct store_hit *h = rc == STORE_OK && n_ids ? xcalloc(n_ids, sizeof *h) : NULL;
 	size_t len = 0;
-	for (size_t i = 0; i < n_ids && rc == STORE_OK; i++) {
-		rc = search_hit(st, match, list, ids[i], &h[len]);
+	for (size_t i = 0; h && i < n_ids && rc == STORE_OK; i++) {
+		rc = search_hit(st, match, list, all[from + i].id, &h[len]);
 		if (rc == STORE_OK)
 			len++;
 		else if (rc == STORE_NOTFOUND)
 			rc = STORE_OK;
 	}
-	free(ids);
+	free(all);
 	free(match);
 	if (rc != STORE_OK) {
 		store_hits_free(h, len);
