@@ -18,6 +18,10 @@
 #define MAX_HEADERS_SIZE 8192
 #define MAX_BODY_SIZE 16384
 #define REQUEST_TIMEOUT 30
+/* The database time one request may take: a page reads in milliseconds;
+ * past this something is pathological, and the event loop (mail too) must
+ * not wait for it. */
+#define REQUEST_DB_MS 1000
 
 static const char csp[] = "default-src 'none'; style-src 'self'; img-src 'self'; "
 			  "form-action 'self'";
@@ -214,6 +218,14 @@ void http_notice(struct http_req *r, int code, const char *heading, const char *
 	http_page(r, code, "notice", v, NULL, 0);
 }
 
+void http_busy(struct http_req *r)
+{
+	r->list = NULL; /* nothing about a list on an error page */
+	http_notice(r, 503, "Please try again",
+		    "The site could not answer just now. Please try again in a minute.", NULL,
+		    NULL);
+}
+
 void http_not_found(struct http_req *r)
 {
 	r->list = NULL; /* the page must not differ for a private list */
@@ -252,6 +264,37 @@ int64_t http_msg_time(const struct store_archived *a)
 	return a->received;
 }
 
+/* Last-Modified of a list's pages: when this process first saw the list
+ * in STATE (an archive change or a reload), never before SINCE (the newest
+ * message's arrival, for the first sight after a start) and always later
+ * than the state before it. The newest message's received time alone can
+ * go back (a held post approved late is archived with its arrival time),
+ * and two changes within one second would share a date, so that a client
+ * asking If-Modified-Since could be told nothing changed. */
+static int64_t list_changed(struct http_server *hs, const char *list, const char *state,
+			    int64_t since)
+{
+	struct http_list_seen *seen = NULL;
+	for (size_t i = 0; i < hs->n_seen; i++)
+		if (!strcmp(hs->seen[i].list, list))
+			seen = &hs->seen[i];
+	if (!seen) {
+		hs->seen = xrealloc(hs->seen, (hs->n_seen + 1) * sizeof *hs->seen);
+		seen = &hs->seen[hs->n_seen++];
+		seen->list = xstrdup(list);
+		seen->state = xstrdup(state);
+		seen->changed = since;
+		return seen->changed;
+	}
+	if (strcmp(seen->state, state)) {
+		int64_t now = now_epoch();
+		free(seen->state);
+		seen->state = xstrdup(state);
+		seen->changed = now > seen->changed ? now : seen->changed + 1;
+	}
+	return seen->changed;
+}
+
 int http_list_state(struct http_req *r, char *etag_part, size_t len, int64_t *lastmod)
 {
 	long count = 0;
@@ -268,7 +311,13 @@ int http_list_state(struct http_req *r, char *etag_part, size_t len, int64_t *la
 			store_archived_clear(&a);
 		}
 	}
-	snprintf(etag_part, len, "%ld-%lld-%s", count, (long long)last, r->hs->tag);
+	/* The list's name too: two empty lists have the same count and last
+	 * id, and a page (or the cache) must never stand in for another's. */
+	struct sbuf name = {0};
+	html_url_part(&name, r->list->name);
+	snprintf(etag_part, len, "%s-%ld-%lld-%s", name.buf, count, (long long)last, r->hs->tag);
+	sbuf_free(&name);
+	*lastmod = list_changed(r->hs, r->list->name, etag_part, *lastmod);
 	return STORE_OK;
 }
 
@@ -508,7 +557,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	r.query = evhttp_uri_get_query(uri);
+	store_set_time_limit(hs->st, REQUEST_DB_MS);
 	dispatch(&r);
+	store_set_time_limit(hs->st, 0);
 	req_free(&r);
 }
 
@@ -585,6 +636,11 @@ void http_server_free(struct http_server *hs)
 		evhttp_free(hs->http);
 	http_streams_free(hs);
 	http_cache_clear(hs);
+	for (size_t i = 0; i < hs->n_seen; i++) {
+		free(hs->seen[i].list);
+		free(hs->seen[i].state);
+	}
+	free(hs->seen);
 	webtpl_free(hs->web);
 	free(hs);
 }

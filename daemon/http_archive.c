@@ -102,7 +102,7 @@ void http_index(struct http_req *r)
 		    store_archive_stats(r->hs->st, l->name, &posts, &last) != STORE_OK) {
 			wv_free(v);
 			sbuf_free(&etag);
-			http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
+			http_busy(r);
 			return;
 		}
 		if (l->archive != ARCHIVE_PUBLIC)
@@ -238,7 +238,7 @@ void http_list_page(struct http_req *r)
 	}
 	if (http_list_state(r, state, sizeof state, &lastmod) != STORE_OK) {
 		wv_free(v);
-		http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
+		http_busy(r);
 		return;
 	}
 	snprintf(etag, sizeof etag, "\"l-%s-%ld-%s\"", state, page, month);
@@ -266,7 +266,7 @@ void http_list_page(struct http_req *r)
 		store_archived_free(msgs, nm);
 		wv_free(v);
 		if (rc != STORE_OK)
-			http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
+			http_busy(r);
 		else
 			http_not_found(r);
 		return;
@@ -383,7 +383,7 @@ void http_message_page(struct http_req *r, int64_t id)
 		if (rc != STORE_NOTFOUND)
 			store_archived_clear(&a);
 		free(body);
-		http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
+		http_busy(r);
 		return;
 	}
 	/* The page changes only when a message is archived (its thread links)
@@ -439,7 +439,7 @@ void http_attachment(struct http_req *r, int64_t id, long n)
 		if (rc == STORE_NOTFOUND)
 			http_not_found(r);
 		else
-			http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
+			http_busy(r);
 		return;
 	}
 	store_archived_clear(&a);
@@ -494,7 +494,7 @@ void http_search_page(struct http_req *r)
 					   &total);
 	if (rc != STORE_OK) {
 		wv_free(v);
-		http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
+		http_busy(r);
 		return;
 	}
 	wv_textf(v, "title", "Search: %s", q);

@@ -14,6 +14,11 @@
 #define FEED_ENTRIES 50
 #define SUMMARY_CHARS 600
 #define MBOX_BATCH 200
+/* A batch ends past this many bytes (always at least one message), so a
+ * download holds about this much whatever the messages' size. */
+#define MBOX_BATCH_BYTES (256 * 1024)
+/* Downloads at once: each keeps a connection and a batch in memory. */
+#define MBOX_STREAMS_MAX 8
 
 /* ---- /L/atom.xml ---- */
 
@@ -81,14 +86,14 @@ void http_atom(struct http_req *r)
 	struct store_archived *a = NULL;
 	size_t n = 0;
 	if (http_list_state(r, state, sizeof state, &lastmod) != STORE_OK) {
-		http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
+		http_busy(r);
 		return;
 	}
 	snprintf(etag, sizeof etag, "\"f-%s\"", state);
 	if (http_not_modified(r, etag, lastmod))
 		return;
 	if (store_archive_list(r->hs->st, r->list->name, FEED_ENTRIES, &a, &n) != STORE_OK) {
-		http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
+		http_busy(r);
 		return;
 	}
 	const struct list_cfg *l = r->list;
@@ -140,22 +145,28 @@ static void stream_unlink(struct mbox_stream *s)
 	for (struct mbox_stream **p = &s->hs->streams; *p; p = &(*p)->next)
 		if (*p == s) {
 			*p = s->next;
+			s->hs->n_streams--;
 			break;
 		}
 	free(s->list);
 	free(s);
 }
 
+/* The client went away mid-download. libevent detaches a request whose
+ * reply is still being sent and leaves it to its owner (us) to free. */
 static void on_stream_closed(struct evhttp_connection *conn, void *arg)
 {
-	stream_unlink(arg);
+	struct mbox_stream *s = arg;
+	if (!evhttp_request_get_connection(s->req))
+		evhttp_request_free(s->req);
+	stream_unlink(s);
 }
 
 static int add_mbox(void *arg, const struct store_archived *a, const char *raw, size_t len)
 {
 	struct sbuf *b = arg;
 	mbox_append(b, a->mail_from, a->received, raw, len);
-	return 0;
+	return b->len >= MBOX_BATCH_BYTES;
 }
 
 static void stream_next(struct evhttp_connection *conn, void *arg)
@@ -163,8 +174,10 @@ static void stream_next(struct evhttp_connection *conn, void *arg)
 	struct mbox_stream *s = arg;
 	struct sbuf b = {0};
 	int64_t last = s->after;
+	store_set_time_limit(s->hs->st, 1000);
 	int rc = store_archive_batch(s->hs->st, s->list, s->after, MBOX_BATCH, add_mbox, &b,
 				     &last);
+	store_set_time_limit(s->hs->st, 0);
 	if (rc != STORE_OK || last == s->after) {
 		/* The end (or a failure we can no longer report in a status:
 		 * the file ends short, and the log says why). */
@@ -205,6 +218,12 @@ void http_mbox(struct http_req *r)
 		evhttp_send_reply(r->req, 200, "OK", NULL);
 		return;
 	}
+	if (r->hs->n_streams >= MBOX_STREAMS_MAX) {
+		evhttp_clear_headers(h);
+		evhttp_add_header(h, "Retry-After", "60");
+		http_busy(r);
+		return;
+	}
 	struct mbox_stream *s = xcalloc(1, sizeof *s);
 	s->hs = r->hs;
 	s->req = r->req;
@@ -212,6 +231,7 @@ void http_mbox(struct http_req *r)
 	s->list = xstrdup(r->list->name);
 	s->next = r->hs->streams;
 	r->hs->streams = s;
+	r->hs->n_streams++;
 	evhttp_connection_set_closecb(s->conn, on_stream_closed, s);
 	evhttp_send_reply_start(r->req, 200, "OK");
 	stream_next(s->conn, s);

@@ -68,6 +68,10 @@ static int cross_site(struct http_req *r)
 	const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
 	if (site && strcmp(site, "same-origin") && strcmp(site, "none"))
 		return 1;
+	/* "Origin: null" is what a browser sends for our own forms, too: our
+	 * pages say Referrer-Policy: no-referrer, which also blanks the
+	 * Origin of a POST. Browsers that say so tell Sec-Fetch-Site (above);
+	 * for the others a null origin proves nothing either way. */
 	const char *origin = evhttp_find_header(in, "Origin");
 	if (!origin || !strcmp(origin, "null"))
 		return 0;
@@ -183,10 +187,7 @@ void http_subscribe(struct http_req *r)
 	}
 	log_result(r, rc, &res);
 	if (rc != STORE_OK) {
-		http_notice(r, 503, "Please try again",
-			    "Your request could not be recorded just now. Please try again in a "
-			    "minute.",
-			    NULL, NULL);
+		http_busy(r);
 		return;
 	}
 	kick(r);
@@ -264,7 +265,7 @@ void http_confirm(struct http_req *r, const char *token)
 				? config_find_list(r->hs->cfg, tok.list)
 				: NULL;
 		if (rc != STORE_OK)
-			http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
+			http_busy(r);
 		else if (state != SUBSCRIBE_TOKEN_OK || !l)
 			bad_token(r, l || state != SUBSCRIBE_TOKEN_OK ? state
 								      : SUBSCRIBE_TOKEN_UNKNOWN);
@@ -286,10 +287,7 @@ void http_confirm(struct http_req *r, const char *token)
 	enum subscribe_token_state state = res.state;
 	log_result(r, rc, &res);
 	if (rc != STORE_OK) {
-		http_notice(r, 503, "Please try again",
-			    "Your confirmation could not be recorded just now. Please try again "
-			    "in a minute.",
-			    NULL, NULL);
+		http_busy(r);
 		return;
 	}
 	if (state != SUBSCRIBE_TOKEN_OK) {
@@ -325,20 +323,19 @@ void http_unsubscribe(struct http_req *r, const char *token)
 {
 	const struct list_cfg *l = r->list;
 	struct store_member m;
-	if (!token_syntax_ok(token)) {
+	/* The token first: until it names a member, every answer is the
+	 * site's one 404 (a private list's name must not show). */
+	int rc = token_syntax_ok(token) ? store_member_by_token(r->hs->st, l->name, token, &m)
+					: STORE_NOTFOUND;
+	if (rc == STORE_NOTFOUND) {
 		http_not_found(r);
 		return;
 	}
+	if (rc != STORE_OK) {
+		http_busy(r);
+		return;
+	}
 	if (!r->post) {
-		int rc = store_member_by_token(r->hs->st, l->name, token, &m);
-		if (rc == STORE_NOTFOUND) {
-			http_not_found(r);
-			return;
-		}
-		if (rc != STORE_OK) {
-			http_notice(r, 503, "Busy", "Please try again in a moment.", NULL, NULL);
-			return;
-		}
 		struct wv *v = http_view(r, "Unsubscribe");
 		wv_text(v, "token", token);
 		wv_text(v, "address", m.address);
@@ -347,26 +344,21 @@ void http_unsubscribe(struct http_req *r, const char *token)
 		http_page(r, 200, "unsubscribe", v, NULL, 0);
 		return;
 	}
+	store_member_free(&m);
 	if (!one_click_body(r)) {
 		http_notice(r, 400, "Bad request",
 			    "An unsubscribe request says List-Unsubscribe=One-Click.", NULL, NULL);
 		return;
 	}
 	struct subscribe_web_result res = {0};
-	int rc = subscribe_one_click(r->hs->st, r->hs->cfg, r->hs->mail, l, token, now_epoch(),
-				     &res);
+	rc = subscribe_one_click(r->hs->st, r->hs->cfg, r->hs->mail, l, token, now_epoch(), &res);
 	int found = res.found;
 	log_result(r, rc, &res);
 	if (rc != STORE_OK) {
-		http_notice(r, 503, "Please try again",
-			    "Your request could not be recorded just now. Please try again in a "
-			    "minute.",
-			    NULL, NULL);
+		http_busy(r);
 		return;
 	}
-	if (!found) {
-		/* Left already, or never was: the same page as any unknown
-		 * address, so a private list's existence does not show. */
+	if (!found) { /* left by a request racing this one */
 		http_not_found(r);
 		return;
 	}

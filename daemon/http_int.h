@@ -15,6 +15,13 @@
 struct mbox_stream;
 struct http_cache;
 
+/* When the website first saw a list in its current state. */
+struct http_list_seen {
+	char *list;
+	char *state;
+	int64_t changed;
+};
+
 struct http_server {
 	struct event_base *base;
 	struct store *st;
@@ -30,6 +37,9 @@ struct http_server {
 	unsigned generation;
 	struct mbox_stream *streams; /* downloads in progress */
 	struct http_cache *cache;    /* rendered pages by ETag (http_cache.c) */
+	size_t n_streams;
+	struct http_list_seen *seen; /* per list: Last-Modified */
+	size_t n_seen;
 };
 
 /* One request being answered. */
@@ -60,6 +70,8 @@ void http_notice(struct http_req *r, int code, const char *heading, const char *
 /* The one "not found" page: the same bytes for an unknown list, a private
  * one and a missing message, so nothing leaks. */
 void http_not_found(struct http_req *r);
+/* 503: the database did not answer (busy, or past the request's time). */
+void http_busy(struct http_req *r);
 /* A body of type TYPE (a buffer we own: freed here) with CODE. */
 void http_send(struct http_req *r, int code, const char *type, struct sbuf *body,
 	       const char *etag, int64_t lastmod);

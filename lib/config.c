@@ -550,9 +550,17 @@ static int validate(struct parser *p)
 		return fail(p, "[server] listen: no address to listen on");
 	if (cfg->n_lists == 0)
 		return fail(p, "no [list NAME] section: nothing to serve");
-	if (cfg->n_http_listen && !cfg->base_url)
-		cfg->base_url = xasprintf("http://%s:%s", cfg->http_listen[0].host,
+	if (cfg->n_http_listen && !cfg->base_url) {
+		/* Links in mail and the forms' origin check need the name people
+		 * reach the site by: a wildcard address is no such name. */
+		const char *h = cfg->http_listen[0].host;
+		if (!strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !strcmp(h, "*") || !*h)
+			return fail(p, "[http] base_url must be set when listen is a wildcard "
+				       "address (%s)",
+				    *h ? h : "any");
+		cfg->base_url = xasprintf(strchr(h, ':') ? "http://[%s]:%s" : "http://%s:%s", h,
 					  cfg->http_listen[0].port);
+	}
 	for (size_t i = 0; i < cfg->n_lists; i++) {
 		struct list_cfg *l = &cfg->lists[i];
 		p->line = l->line;

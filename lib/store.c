@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store_int.h"
@@ -640,6 +641,32 @@ const char *store_errmsg(struct store *st)
 void store_set_busy_timeout(struct store *st, int ms)
 {
 	st->busy_ms = ms;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Called by SQLite every few thousand steps of a statement: non-zero
+ * interrupts it (SQLITE_INTERRUPT) once the deadline has passed. */
+static int past_deadline(void *arg)
+{
+	struct store *st = arg;
+	return st->deadline_ns && mono_ns() > st->deadline_ns;
+}
+
+void store_set_time_limit(struct store *st, int ms)
+{
+	if (ms <= 0) {
+		st->deadline_ns = 0;
+		sqlite3_progress_handler(st->db, 0, NULL, NULL);
+		return;
+	}
+	st->deadline_ns = mono_ns() + (int64_t)ms * 1000000;
+	sqlite3_progress_handler(st->db, 4000, past_deadline, st);
 }
 
 int store_user_version(struct store *st)

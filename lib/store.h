@@ -29,6 +29,10 @@ void store_close(struct store *st);
 const char *store_errmsg(struct store *st);
 /* Override the 5 s busy timeout (tests use a short one). */
 void store_set_busy_timeout(struct store *st, int ms);
+/* Interrupt any statement that runs past MS milliseconds from now (0: no
+ * limit, the default): the web server's bound on one request, so that no
+ * page can hold the event loop. An interrupted call fails (STORE_ERR). */
+void store_set_time_limit(struct store *st, int ms);
 int store_user_version(struct store *st); /* PRAGMA user_version */
 /* PRAGMA quick_check, foreign_key_check and the full-text index's
  * integrity-check; 0 when ok, else ERR says what is wrong. */

@@ -7,7 +7,9 @@
 #include "util.h"
 
 /* Search terms beyond this many are ignored: each one costs an index scan. */
-#define SEARCH_MAX_TERMS 32
+/* Words of a query searched for, at most: each one costs the ranking and
+ * the index a pass, and eight say what anyone looks for. */
+#define SEARCH_MAX_TERMS 8
 
 void store_archived_clear(struct store_archived *a)
 {
@@ -88,29 +90,53 @@ int store_archive_list(struct store *st, const char *list, long limit,
 	return collect(st, s, "list archive", out, n);
 }
 
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+/* Is WORD[0..n) among the first TERMS words of Q already (ASCII case
+ * folded)? A repeated word adds nothing to a search but its cost. */
+static int seen_before(const char *q, const char *word, size_t n)
+{
+	for (const char *p = q; p < word;) {
+		while (p < word && is_space(*p))
+			p++;
+		const char *s = p;
+		while (p < word && !is_space(*p))
+			p++;
+		if ((size_t)(p - s) == n && p <= word && !ascii_strncasecmp(s, word, n))
+			return 1;
+	}
+	return 0;
+}
+
 /* Every whitespace-separated word becomes a quoted string (a phrase of
  * whatever tokens it holds, '"' doubled), and the phrases are ANDed. So
- * operators, '*', '(', column filters and NEAR are searched as plain words. */
+ * operators, '*', '(', column filters and NEAR are searched as plain words.
+ * Repeated words count once; at most SEARCH_MAX_TERMS are searched. */
 char *store_fts_query(const char *q)
 {
 	struct sbuf b = {0};
 	int terms = 0;
 	const char *p = q;
 	while (*p && terms < SEARCH_MAX_TERMS) {
-		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f' ||
-		       *p == '\v')
+		while (is_space(*p))
 			p++;
 		if (!*p)
 			break;
+		const char *w = p;
+		while (*p && !is_space(*p))
+			p++;
+		if (seen_before(q, w, (size_t)(p - w)))
+			continue;
 		if (terms++)
 			sbuf_addc(&b, ' ');
 		sbuf_addc(&b, '"');
-		for (; *p && !(*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f' ||
-			       *p == '\v');
-		     p++) {
-			if (*p == '"')
+		for (const char *c = w; c < p; c++) {
+			if (*c == '"')
 				sbuf_addc(&b, '"');
-			sbuf_addc(&b, *p);
+			sbuf_addc(&b, *c);
 		}
 		sbuf_addc(&b, '"');
 	}

@@ -119,6 +119,7 @@ struct store {
 	int relaxed;  /* store_relax_durability() was called */
 	int busy_ms;  /* how long a locked database is waited for */
 	int marker_fd; /* PATH.parsing, see store_parse_begin; -1 until used */
+	int64_t deadline_ns; /* store_set_time_limit: CLOCK_MONOTONIC, 0 = none */
 	char errmsg[512];
 };
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "snippet.h"
 #include "store_int.h"
 #include "util.h"
 
@@ -269,29 +270,27 @@ int store_thread_neighbours(struct store *st, const char *list, int64_t thread_i
 			 list, thread_id, id, next);
 }
 
-/* Hit ID with its snippet. The snippet is made per hit, not in the ranking
- * query: SQLite computes result columns before it sorts, so snippet() there
- * would re-read and tokenize the body of every match, not of the page.
- * With MATCH and rowid = ?, FTS5 seeks each phrase's list to that rowid. */
+/* Hit ID with its snippet, made from the start of its body by
+ * snippet_make() (not FTS5's snippet(), whose cost a body full of one word
+ * makes quadratic). */
 static int search_hit(struct store *st, const char *match, const char *list, int64_t id,
 		      struct store_hit *h)
 {
 	sqlite3_stmt *s = store_sql(st, SQL_WEB_SEARCH_HIT,
-				    "SELECT " ARC_COLS ","
-				    " snippet(archive_fts, 2, char(1), char(2), '...', 24)"
-				    " FROM archive_fts JOIN archive a ON a.id = archive_fts.rowid"
-				    " WHERE archive_fts MATCH ? AND archive_fts.rowid = ?"
-				    " AND a.list = ?");
+				    "SELECT " ARC_COLS ", substr(a.body, 1, ?3) FROM archive a"
+				    " WHERE a.id = ?1 AND a.list = ?2");
 	if (!s)
 		return STORE_ERR;
-	sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, id);
-	store_bind_str(s, 3, list);
+	sqlite3_bind_int64(s, 1, id);
+	store_bind_str(s, 2, list);
+	sqlite3_bind_int(s, 3, SNIPPET_SCAN_MAX);
 	int rc = sqlite3_step(s);
 	int ret = STORE_OK;
 	if (rc == SQLITE_ROW) {
 		store_archived_from_row(s, &h->a);
-		h->snippet = store_col_dup(s, ARC_NCOLS);
+		const char *body = (const char *)sqlite3_column_text(s, ARC_NCOLS);
+		int blen = sqlite3_column_bytes(s, ARC_NCOLS);
+		h->snippet = snippet_make(body ? body : "", body ? (size_t)blen : 0, match);
 	} else if (rc == SQLITE_DONE) {
 		/* Gone between the two reads (never, today: nothing deletes). */
 		ret = STORE_NOTFOUND;
@@ -299,7 +298,6 @@ static int search_hit(struct store *st, const char *match, const char *list, int
 		ret = store_fail(st, rc, "search snippet");
 	}
 	sqlite3_reset(s);
-	sqlite3_clear_bindings(s); /* MATCH points at the caller's memory */
 	return ret;
 }
 

@@ -230,6 +230,31 @@ static void test_routes(void)
 	config_free(c);
 }
 
+/* [http]: a wildcard listen needs base_url; trusted_proxies are addresses. */
+static void test_http(void)
+{
+	/* Links and the forms' origin check need a name, not a wildcard. */
+	refused("[http]\nlisten = 0.0.0.0:8080\n" MINIMAL, 0, "base_url must be set");
+	refused("[http]\nlisten = [::]:8080\n" MINIMAL, 0, "base_url must be set");
+	char err[512];
+	struct config *c = load_text("[http]\nlisten = 0.0.0.0:8080\n"
+				     "base_url = https://lists.example.org\n"
+				     "trusted_proxies = 127.0.0.1, ::1\n" MINIMAL,
+				     err, sizeof err);
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_STR(c->base_url, "https://lists.example.org");
+		CHECK_INT(c->n_http_proxies, 2);
+	}
+	config_free(c);
+	c = load_text("[http]\nlisten = [::1]:8080\n" MINIMAL, err, sizeof err);
+	CHECK(c != NULL);
+	if (c)
+		CHECK_STR(c->base_url, "http://[::1]:8080");
+	config_free(c);
+	refused("[http]\ntrusted_proxies = nginx.local\n" MINIMAL, 2, "");
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir))
@@ -239,6 +264,7 @@ int main(void)
 	test_errors();
 	test_values();
 	test_routes();
+	test_http();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
