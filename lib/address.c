@@ -104,6 +104,11 @@ static int valid_domain_name(const char *s, size_t n)
 	return label > 0 && s[n - 1] != '-';
 }
 
+int address_valid_domain(const char *s)
+{
+	return valid_domain_name(s, strlen(s));
+}
+
 /* "[1.2.3.4]" or "[IPv6:...]"; general (tagged) literals are refused. */
 static int valid_literal(const char *s, size_t n)
 {

@@ -11,6 +11,10 @@
  * local part, domain name or address literal)? No angle brackets. */
 int address_valid(const char *s);
 
+/* Is S a domain name (labels of letters, digits and inner hyphens, at most
+ * 63 each, 255 in all)? */
+int address_valid_domain(const char *s);
+
 /* Copy of S with the domain lowercased (the local part keeps its case,
  * RFC 5321 2.4); NULL when S is not valid. Caller frees. */
 char *address_normalize(const char *s);
