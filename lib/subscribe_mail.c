@@ -3,6 +3,8 @@
  * check that the templates can carry a token. */
 #include "subscribe_int.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,19 @@ void subscribe_note(struct subscribe_ctx *c, const char *fmt, ...)
  * one budget). Caller frees. */
 static char *counter_key(const char *key)
 {
+	/* An IPv6 client holds a whole /64 (SLAAC, privacy addresses): the
+	 * network, not the address, is the one to count, or each request
+	 * could come from a fresh address. */
+	struct in6_addr a6;
+	if (strchr(key, ':') && inet_pton(AF_INET6, key, &a6) == 1 &&
+	    !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		char buf[INET6_ADDRSTRLEN + 4];
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, buf, sizeof buf)) {
+			strcat(buf, "/64");
+			return xstrdup(buf);
+		}
+	}
 	char *k = xstrdup(key);
 	ascii_lower(k);
 	char *at = strrchr(k, '@');

@@ -352,6 +352,7 @@ static void test_flow(void)
 static void test_limits(void)
 {
 	const char *victim = "victim@example.com";
+	char *m0;
 	/* A storm for one victim from one client: three confirmations. */
 	for (int i = 0; i < 20; i++) {
 		char *m = mail(victim, "subscribe", "");
@@ -360,6 +361,26 @@ static void test_limits(void)
 		free(m);
 	}
 	CHECK_INT(mails_to(victim), 3);
+
+	/* One client on IPv6 holds a /64: thirty confirmations an hour from it
+	 * (confirm_per_ip_per_hour), however many of its addresses it uses. */
+	long sent = 0;
+	for (int i = 0; i < 35; i++) {
+		char who[64], ip[64];
+		snprintf(who, sizeof who, "v6-%d@example.com", i);
+		snprintf(ip, sizeof ip, "2001:db8:1:2:%x::%x", i, i + 1);
+		char *j = mail(who, "subscribe", "");
+		receive(who, ip, "dialogue-join@lists.example.org", "dialogue", "join", "", j);
+		free(j);
+		sent += mails_to(who);
+	}
+	CHECK_INT(sent, 30);
+	/* ... while the next /64 has its own allowance. */
+	m0 = mail("other-net@example.com", "subscribe", "");
+	receive("other-net@example.com", "2001:db8:1:3::1", "dialogue-join@lists.example.org",
+		"dialogue", "join", "", m0);
+	free(m0);
+	CHECK_INT(mails_to("other-net@example.com"), 1);
 
 	/* Never answered: auto-submitted, null sender, a report, our own. */
 	char *m = mail("auto@example.com", "subscribe", "Auto-Submitted: auto-replied\r\n");
