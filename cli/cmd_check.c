@@ -1,4 +1,4 @@
-/* dialoguectl check: the config and the mail templates load, the database
+/* dialoguectl check: the config, the mail and web templates load, the database
  * opens at the current schema and passes an integrity check. Like
  * `dialogued -n` plus schema. */
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "output.h"
 #include "subscribe.h"
 #include "template.h"
+#include "webtpl.h"
 
 int cmd_check(struct ctl *c, int argc, char **argv)
 {
@@ -34,6 +35,12 @@ int cmd_check(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	template_free(tmpl);
+	struct webtpl *web = webtpl_load(c->cfg->web_dir, err, sizeof err);
+	if (!web) {
+		rc = cli_fail(EXIT_CONFIG, "%s", err);
+		goto out;
+	}
+	webtpl_free(web);
 	if ((rc = ctl_store(c)) != 0)
 		goto out;
 	int version = store_user_version(c->st);
@@ -72,6 +79,7 @@ int cmd_check(struct ctl *c, int argc, char **argv)
 		json_kv_bool(&j, "ok", 1);
 		json_kv_string(&j, "config", c->cfg->path);
 		json_kv_string(&j, "templates", c->cfg->templates);
+		json_kv_string(&j, "web", c->cfg->web_dir);
 		json_kv_int(&j, "lists", (int64_t)c->cfg->n_lists);
 		json_kv_string(&j, "database", c->cfg->database);
 		json_kv_int(&j, "schema_version", version);
@@ -89,6 +97,7 @@ int cmd_check(struct ctl *c, int argc, char **argv)
 	printf("ok config %s (%zu list%s)\n", c->cfg->path, c->cfg->n_lists,
 	       c->cfg->n_lists == 1 ? "" : "s");
 	printf("ok templates %s\n", c->cfg->templates);
+	printf("ok web templates %s\n", c->cfg->web_dir);
 	printf("ok database %s (schema version %d)\n", c->cfg->database, version);
 	printf("ok integrity\n");
 	const char *w = warnings.buf;

@@ -192,6 +192,22 @@ def test_check(env):
     assert j["ok"] is True and j["integrity"] == "ok" and j["lists"] == 3
 
 
+def test_check_refuses_a_broken_web_template(env):
+    """The web templates are part of the configuration, as for dialogued -n."""
+    web = env["dir"] / "web"
+    web.mkdir()
+    (web / "list.html").write_text("<h1>{{list_title}}</h1>\n{{#threads}}never closed\n")
+    text = env["conf"].read_text()
+    assert text.count("[http]\n") == 1
+    env["conf"].write_text(text.replace("[http]\n", "[http]\nweb = %s\n" % web))
+    r = fails(env, 78, "check")
+    assert "list.html" in r.err and "never closed" in r.err, r.err
+    (web / "list.html").write_text("<h1>{{list_title}}</h1>\n")
+    r = ok(env, "check")
+    assert "ok web templates %s" % web in r.text, r.text
+    assert ok(env, "--json", "check").json()["web"] == str(web)
+
+
 def test_default_config_from_environment(env):
     r = run(env, "--json", "lists", conf=False, extra_env={"DIALOGUE_CONF": str(env["conf"])})
     assert r.rc == 0, r.err
