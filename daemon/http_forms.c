@@ -65,9 +65,13 @@ static int csrf_ok(const struct http_server *hs, const char *path, const char *g
 static int cross_site(struct http_req *r)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+	/* The browser's own word, when it gives it, decides: it knows the
+	 * page the form came from, whatever host name the site was opened by
+	 * (a visitor on http://localhost of a site whose base_url says
+	 * 127.0.0.1 is still on our page). */
 	const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
-	if (site && strcmp(site, "same-origin") && strcmp(site, "none"))
-		return 1;
+	if (site)
+		return strcmp(site, "same-origin") && strcmp(site, "none");
 	/* "Origin: null" is what a browser sends for our own forms, too: our
 	 * pages say Referrer-Policy: no-referrer, which also blanks the
 	 * Origin of a POST. Browsers that say so tell Sec-Fetch-Site (above);

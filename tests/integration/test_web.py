@@ -930,6 +930,27 @@ def test_web_join_with_stakeholder(web):
     assert m["status"] == "active" and m.get("stakeholder") == "business", m
 
 
+def test_cross_site_posts_refused_even_with_a_token(web):
+    """A token fetched by anyone is no proof of where a form came from: the
+    browser's Sec-Fetch-Site (or, without it, the Origin) decides."""
+    s = Session(web.port)
+    _, form = s.form("/dialogue/subscribe")
+    good = {"csrf": form["fields"]["csrf"]}
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                    {"Origin": "http://evil.example"},
+                    {"Sec-Fetch-Site": "cross-site", "Origin": "null"}):
+        who = addr("xsite")
+        r = http_post(web.port, "/dialogue/subscribe", dict(good, address=who), headers=headers)
+        assert r.status == 403, (headers, r)
+    # Our own page opened by another name of the host: the browser says
+    # same-origin, and that is what counts.
+    for headers in ({"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost:1"},
+                    {"Origin": "null"}, {"Origin": web.base}):
+        who = addr("samesite")
+        r = http_post(web.port, "/dialogue/subscribe", dict(good, address=who), headers=headers)
+        assert r.status == 200, (headers, r)
+
+
 def test_subscribe_csrf_and_bad_input(web):
     s = Session(web.port)
     page, form = s.form("/dialogue/subscribe")
