@@ -18,10 +18,6 @@
 #define MAX_HEADERS_SIZE 8192
 #define MAX_BODY_SIZE 16384
 #define REQUEST_TIMEOUT 30
-/* The database time one request may take: a page reads in milliseconds;
- * past this something is pathological, and the event loop (mail too) must
- * not wait for it. */
-#define REQUEST_DB_MS 1000
 
 static const char csp[] = "default-src 'none'; style-src 'self'; img-src 'self'; "
 			  "form-action 'self'";
@@ -167,6 +163,20 @@ void http_page(struct http_req *r, int code, const char *name, struct wv *v, con
 	http_send(r, code, html_type, &out, etag, lastmod);
 }
 
+void http_attachment_header(struct http_req *r, const char *name)
+{
+	struct sbuf b = {0};
+	sbuf_adds(&b, "attachment; filename=\"");
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		sbuf_addc(&b, (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') ? '_'
+										   : (char)*p);
+	sbuf_adds(&b, "\"; filename*=UTF-8''");
+	html_url_part(&b, name);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Disposition",
+			  b.buf);
+	sbuf_free(&b);
+}
+
 void http_list_path(struct sbuf *b, const struct list_cfg *l)
 {
 	sbuf_addc(b, '/');
@@ -197,7 +207,7 @@ struct wv *http_view(struct http_req *r, const char *title)
 	wv_text(v, "list_path", p.buf);
 	sbuf_free(&p);
 	wv_text(v, "list", l->name);
-	wv_text(v, "list_title", l->title && *l->title ? l->title : l->name);
+	wv_text(v, "list_title", config_list_title(l));
 	wv_text(v, "description", l->description);
 	wv_text(v, "address", l->address);
 	wv_flag(v, "has_archive", l->archive == ARCHIVE_PUBLIC);
@@ -251,14 +261,10 @@ void http_date_text(int64_t t, char out[32])
 		out[0] = '\0';
 }
 
-void http_date_iso(int64_t t, char out[32])
-{
-	fmt_iso8601(t, out);
-}
-
 int64_t http_msg_time(const struct store_archived *a)
 {
-	/* A Date more than a day off our clock is a broken or lying client. */
+	/* A Date more than a day ahead of our clock, or a month behind (mail
+	 * delayed that long is rare), is a broken or lying client. */
 	if (a->date > 0 && a->date < a->received + 86400 && a->date > a->received - 30 * 86400)
 		return a->date;
 	return a->received;
@@ -372,11 +378,19 @@ static int strtoid(const char *s, int64_t *out)
 	return 0;
 }
 
-static void method_not_allowed(struct http_req *r, const char *allow)
+/* May the request's method go to a page (GET, HEAD) or, when FORM, a form
+ * (and POST)? If not, 405 with the methods the address takes, from our
+ * own code so that it carries the security headers (libevent's own 501
+ * would not). */
+static int method_allowed(struct http_req *r, int form)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
+	if (!r->other && (form || !r->post))
+		return 1;
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
+			  form ? "GET, HEAD, POST" : "GET, HEAD");
 	http_notice(r, 405, "Method not allowed", "This address does not take that request.",
 		    "/", "All lists");
+	return 0;
 }
 
 static void send_css(struct http_req *r)
@@ -401,17 +415,17 @@ static void route_list(struct http_req *r)
 	int64_t id;
 
 	if (r->n_segs == 2 && !strcmp(a, "subscribe") && !r->trailing_slash) {
-		http_subscribe(r);
+		if (method_allowed(r, 1))
+			http_subscribe(r);
 		return;
 	}
 	if (r->n_segs == 3 && !strcmp(a, "unsubscribe") && !r->trailing_slash) {
-		http_unsubscribe(r, b);
+		if (method_allowed(r, 1))
+			http_unsubscribe(r, b);
 		return;
 	}
-	if (r->post) {
-		method_not_allowed(r, "GET, HEAD");
+	if (!method_allowed(r, 0))
 		return;
-	}
 	if (r->n_segs == 1) {
 		if (!r->trailing_slash) { /* /L: the page is /L/ */
 			struct sbuf loc = {0};
@@ -453,34 +467,34 @@ static void route_list(struct http_req *r)
 
 /* A list the website shows: a public archive, or no archive but joins. A
  * private list is treated exactly like one that does not exist. */
+int http_list_shown(const struct list_cfg *l)
+{
+	if (l->archive == ARCHIVE_PRIVATE)
+		return 0;
+	return l->archive != ARCHIVE_NONE || l->subscribe_policy != SUB_CLOSED;
+}
+
 static const struct list_cfg *web_list(const struct config *cfg, const char *name)
 {
 	const struct list_cfg *l = config_find_list(cfg, name);
-	if (!l || l->archive == ARCHIVE_PRIVATE)
-		return NULL;
-	if (l->archive == ARCHIVE_NONE && l->subscribe_policy == SUB_CLOSED)
-		return NULL;
-	return l;
+	return l && http_list_shown(l) ? l : NULL;
 }
 
 static void dispatch(struct http_req *r)
 {
 	if (r->n_segs == 0) {
-		if (r->post)
-			method_not_allowed(r, "GET, HEAD");
-		else
+		if (method_allowed(r, 0))
 			http_index(r);
 		return;
 	}
 	if (r->n_segs == 1 && !strcmp(r->segs[0], "style.css") && !r->trailing_slash) {
-		if (r->post)
-			method_not_allowed(r, "GET, HEAD");
-		else
+		if (method_allowed(r, 0))
 			send_css(r);
 		return;
 	}
 	if (r->n_segs == 2 && !strcmp(r->segs[0], "confirm") && !r->trailing_slash) {
-		http_confirm(r, r->segs[1]);
+		if (method_allowed(r, 1))
+			http_confirm(r, r->segs[1]);
 		return;
 	}
 	/* A member of a private list has a one-click link too: the token is
@@ -488,7 +502,8 @@ static void dispatch(struct http_req *r)
 	 * else. */
 	if (r->n_segs == 3 && !strcmp(r->segs[1], "unsubscribe") && !r->trailing_slash &&
 	    (r->list = config_find_list(r->hs->cfg, r->segs[0])) != NULL) {
-		http_unsubscribe(r, r->segs[2]);
+		if (method_allowed(r, 1))
+			http_unsubscribe(r, r->segs[2]);
 		return;
 	}
 	r->list = web_list(r->hs->cfg, r->segs[0]);
@@ -532,12 +547,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	r.head = cmd == EVHTTP_REQ_HEAD;
 	r.post = cmd == EVHTTP_REQ_POST;
-	if (!r.head && !r.post && cmd != EVHTTP_REQ_GET) {
-		/* Answered here rather than by libevent's bare 501, so that it
-		 * carries the security headers like every page. */
-		method_not_allowed(&r, "GET, HEAD, POST");
-		return;
-	}
+	r.other = !r.head && !r.post && cmd != EVHTTP_REQ_GET;
 
 	struct evhttp_connection *conn = evhttp_request_get_connection(req);
 	if (conn) {
@@ -549,15 +559,12 @@ static void on_request(struct evhttp_request *req, void *arg)
 	client_behind_proxy(&r);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	if (!uri || split_path(&r, evhttp_uri_get_path(uri)) < 0) {
-		if (uri && evhttp_uri_get_path(uri) && !strcmp(evhttp_uri_get_path(uri), "/"))
-			dispatch(&r);
-		else
-			http_not_found(&r);
+		http_not_found(&r);
 		req_free(&r);
 		return;
 	}
 	r.query = evhttp_uri_get_query(uri);
-	store_set_time_limit(hs->st, REQUEST_DB_MS);
+	store_set_time_limit(hs->st, HTTP_REQUEST_DB_MS);
 	dispatch(&r);
 	store_set_time_limit(hs->st, 0);
 	req_free(&r);

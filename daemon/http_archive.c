@@ -43,7 +43,7 @@ static void msg_fields(struct wv *v, const struct store_archived *a)
 	char date[32], iso[32];
 	int64_t t = http_msg_time(a);
 	http_date_text(t, date);
-	http_date_iso(t, iso);
+	fmt_iso8601(t, iso);
 	wv_textf(v, "id", "%lld", (long long)a->id);
 	wv_text(v, "subject", a->subject && *a->subject ? a->subject : "(no subject)");
 	wv_html(v, "author", author_html(a->from_name, a->from_addr));
@@ -93,8 +93,7 @@ void http_index(struct http_req *r)
 	sbuf_printf(&etag, "\"i-%s", r->hs->tag);
 	for (size_t i = 0; i < cfg->n_lists; i++) {
 		const struct list_cfg *l = &cfg->lists[i];
-		if (l->archive == ARCHIVE_PRIVATE ||
-		    (l->archive == ARCHIVE_NONE && l->subscribe_policy == SUB_CLOSED))
+		if (!http_list_shown(l))
 			continue;
 		long members = 0, posts = 0;
 		int64_t last = 0;
@@ -112,7 +111,7 @@ void http_index(struct http_req *r)
 		html_url_part(&p, l->name);
 		wv_text(it, "path", p.buf);
 		sbuf_free(&p);
-		wv_text(it, "title", l->title && *l->title ? l->title : l->name);
+		wv_text(it, "title", config_list_title(l));
 		wv_text(it, "description", l->description);
 		wv_text(it, "address", l->address);
 		wv_textf(it, "members", "%ld member%s", members, members == 1 ? "" : "s");
@@ -134,8 +133,9 @@ void http_index(struct http_req *r)
  * each reply under the message it answers, indented by its depth. */
 static void thread_tree(struct wv *item, const struct store_archived *m, size_t n)
 {
-	size_t *parent = xcalloc(n ? n : 1, sizeof *parent), *order = xcalloc(n ? n : 1, sizeof *order);
-	int *depth = xcalloc(n ? n : 1, sizeof *depth);
+	size_t cap = n ? n : 1;
+	size_t *parent = xcalloc(cap, sizeof *parent), *order = xcalloc(cap, sizeof *order);
+	int *depth = xcalloc(cap, sizeof *depth);
 	/* parent[i] = index of the message i answers (i itself for a root). */
 	for (size_t i = 0; i < n; i++) {
 		parent[i] = i;
@@ -150,7 +150,7 @@ static void thread_tree(struct wv *item, const struct store_archived *m, size_t 
 	/* Depth-first: a message, then its replies in order of arrival. Roots
 	 * (the first message, and replies to messages not in the archive) at
 	 * depth 0, or 1 when they are not the first. */
-	size_t k = 0, *stack = xcalloc(n ? n : 1, sizeof *stack), sp = 0;
+	size_t k = 0, *stack = xcalloc(cap, sizeof *stack), sp = 0;
 	for (size_t root = n; root-- > 0;)
 		if (parent[root] == root)
 			stack[sp++] = root;
@@ -162,7 +162,7 @@ static void thread_tree(struct wv *item, const struct store_archived *m, size_t 
 			depth[i] = depth[parent[i]] + 1;
 		order[k++] = i;
 		for (size_t c = n; c-- > i + 1;)
-			if (parent[c] == i && c != i)
+			if (parent[c] == i)
 				stack[sp++] = c;
 	}
 	for (size_t x = 0; x < k; x++) {
@@ -221,7 +221,7 @@ static void add_months(struct http_req *r, struct wv *v, const char *current)
 
 void http_list_page(struct http_req *r)
 {
-	const char *title = r->list->title && *r->list->title ? r->list->title : r->list->name;
+	const char *title = config_list_title(r->list);
 	struct wv *v = http_view(r, title);
 	if (r->list->archive != ARCHIVE_PUBLIC) {
 		http_page(r, 200, "list", v, NULL, 0);
@@ -413,21 +413,6 @@ void http_message_page(struct http_req *r, int64_t id)
 
 /* ---- /L/m/ID/att/N ---- */
 
-/* A filename for Content-Disposition: the part's name with anything that
- * could end the quoted string or the header replaced; the full name in
- * RFC 6266's filename* form. */
-static char *disposition(const char *name)
-{
-	struct sbuf b = {0};
-	sbuf_adds(&b, "attachment; filename=\"");
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		sbuf_addc(&b, (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') ? '_'
-										   : (char)*p);
-	sbuf_adds(&b, "\"; filename*=UTF-8''");
-	html_url_part(&b, name);
-	return sbuf_detach(&b);
-}
-
 void http_attachment(struct http_req *r, int64_t id, long n)
 {
 	struct store_archived a;
@@ -457,10 +442,8 @@ void http_attachment(struct http_req *r, int64_t id, long n)
 	free(raw);
 	/* Never rendered by the browser: whatever the mail said it is, it is
 	 * downloaded as bytes (no sniffing, no inline HTML or SVG). */
-	char *disp = disposition(info.filename);
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Disposition", disp);
-	free(disp);
-	msg_parts_free(&info, 1);
+	http_attachment_header(r, info.filename);
+	msg_part_clear(&info);
 	struct sbuf b = {.buf = data, .len = dlen, .cap = dlen};
 	http_send(r, 200, "application/octet-stream", &b, etag, 0);
 }

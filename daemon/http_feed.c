@@ -25,7 +25,7 @@
 static void xml_el(struct sbuf *b, const char *tag, const char *text)
 {
 	sbuf_printf(b, "<%s>", tag);
-	xml_escape(b, text ? text : "", text ? strlen(text) : 0);
+	html_xml_escape(b, text ? text : "", text ? strlen(text) : 0);
 	sbuf_printf(b, "</%s>\n", tag);
 }
 
@@ -67,12 +67,12 @@ static void atom_entry(struct http_req *r, struct sbuf *b, const char *base,
 	sbuf_adds(b, "</name></author>\n");
 	sbuf_free(&who);
 	sbuf_adds(b, "<link rel=\"alternate\" type=\"text/html\" href=\"");
-	xml_escape(b, url.buf, url.len);
+	html_xml_escape(b, url.buf, url.len);
 	sbuf_adds(b, "\"/>\n");
 	sbuf_free(&url);
 	if (body && *body) {
 		sbuf_adds(b, "<summary type=\"text\">");
-		xml_escape(b, body, summary_len(body));
+		html_xml_escape(b, body, summary_len(body));
 		sbuf_adds(b, "</summary>\n");
 	}
 	free(body);
@@ -103,20 +103,19 @@ void http_atom(struct http_req *r)
 	sbuf_adds(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
 		      "<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
 	sbuf_printf(&b, "<id>");
-	xml_escape(&b, base.buf, base.len);
+	html_xml_escape(&b, base.buf, base.len);
 	sbuf_adds(&b, "/</id>\n");
-	xml_el(&b, "title", l->title && *l->title ? l->title : l->name);
+	xml_el(&b, "title", config_list_title(l));
 	if (l->description && *l->description)
 		xml_el(&b, "subtitle", l->description);
 	fmt_iso8601(n ? a[0].received : lastmod, iso);
 	xml_el(&b, "updated", iso);
 	sbuf_adds(&b, "<author><name>");
-	xml_escape(&b, l->title && *l->title ? l->title : l->name,
-		   strlen(l->title && *l->title ? l->title : l->name));
+	html_xml_escape(&b, config_list_title(l), strlen(config_list_title(l)));
 	sbuf_adds(&b, "</name></author>\n<link rel=\"self\" type=\"application/atom+xml\" href=\"");
-	xml_escape(&b, base.buf, base.len);
+	html_xml_escape(&b, base.buf, base.len);
 	sbuf_adds(&b, "/atom.xml\"/>\n<link rel=\"alternate\" type=\"text/html\" href=\"");
-	xml_escape(&b, base.buf, base.len);
+	html_xml_escape(&b, base.buf, base.len);
 	sbuf_printf(&b, "/\"/>\n<generator version=\"%s\">dialogue</generator>\n",
 		    DIALOGUE_VERSION);
 	for (size_t i = 0; i < n; i++)
@@ -174,7 +173,7 @@ static void stream_next(struct evhttp_connection *conn, void *arg)
 	struct mbox_stream *s = arg;
 	struct sbuf b = {0};
 	int64_t last = s->after;
-	store_set_time_limit(s->hs->st, 1000);
+	store_set_time_limit(s->hs->st, HTTP_REQUEST_DB_MS);
 	int rc = store_archive_batch(s->hs->st, s->list, s->after, MBOX_BATCH, add_mbox, &b,
 				     &last);
 	store_set_time_limit(s->hs->st, 0);
@@ -203,17 +202,7 @@ void http_mbox(struct http_req *r)
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	http_security_headers(r->req);
 	evhttp_add_header(h, "Content-Type", "application/mbox");
-	struct sbuf disp = {0};
-	sbuf_adds(&disp, "attachment; filename=\"");
-	sbuf_adds(&disp, r->segs[1]); /* the list's name + .mbox, as requested */
-	sbuf_addc(&disp, '"');
-	/* The name was matched against the list's: printable, but be sure. */
-	for (size_t i = 0; i < disp.len; i++)
-		if ((unsigned char)disp.buf[i] < 0x20 || (unsigned char)disp.buf[i] >= 0x7f ||
-		    (i > 22 && i + 1 < disp.len && (disp.buf[i] == '"' || disp.buf[i] == '\\')))
-			disp.buf[i] = '_';
-	evhttp_add_header(h, "Content-Disposition", disp.buf);
-	sbuf_free(&disp);
+	http_attachment_header(r, r->segs[1]); /* the list's name + .mbox */
 	if (r->head) {
 		evhttp_send_reply(r->req, 200, "OK", NULL);
 		return;

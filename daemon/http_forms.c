@@ -40,9 +40,24 @@ static void csrf_for(const struct http_server *hs, const char *path, int64_t win
 	out[22] = '\0';
 }
 
-void http_csrf_make(const struct http_server *hs, const char *path, char out[32])
+/* The path a form is for: the request's own (a form posts back to the
+ * page that shows it), rebuilt from its decoded segments so that any
+ * spelling of it gets the same token. */
+static void form_path(const struct http_req *r, struct sbuf *b)
 {
-	csrf_for(hs, path, now_epoch() / CSRF_WINDOW, out);
+	for (size_t i = 0; i < r->n_segs; i++) {
+		sbuf_addc(b, '/');
+		html_url_part(b, r->segs[i]);
+	}
+}
+
+/* The CSRF token of the form at R's path, today. */
+static void csrf_make(const struct http_req *r, char out[32])
+{
+	struct sbuf path = {0};
+	form_path(r, &path);
+	csrf_for(r->hs, path.buf, now_epoch() / CSRF_WINDOW, out);
+	sbuf_free(&path);
 }
 
 /* A form fetched today or yesterday is good; so is nothing else. */
@@ -89,26 +104,23 @@ static int cross_site(struct http_req *r)
 	return bad;
 }
 
-/* Check a POST's CSRF token for the form at PATH; on failure answer 403
- * and return 0. */
-static int post_allowed(struct http_req *r, const char *path)
+/* Check a POST's CSRF token for the form at R's path; on failure answer
+ * 403 and return 0. */
+static int post_allowed(struct http_req *r)
 {
 	char given[64] = "";
-	if (!cross_site(r) && http_param(r, 1, "csrf", given, sizeof given) > 0 &&
-	    csrf_ok(r->hs, path, given))
+	struct sbuf path = {0};
+	form_path(r, &path);
+	int ok = !cross_site(r) && http_param(r, 1, "csrf", given, sizeof given) > 0 &&
+		 csrf_ok(r->hs, path.buf, given);
+	sbuf_free(&path);
+	if (ok)
 		return 1;
 	http_notice(r, 403, "Form expired",
 		    "This form is out of date or did not come from this site. Please reload "
 		    "the page and try again.",
 		    NULL, NULL);
 	return 0;
-}
-
-static void path_of(struct http_req *r, struct sbuf *b, const char *tail)
-{
-	if (r->list)
-		http_list_path(b, r->list);
-	sbuf_adds(b, tail);
 }
 
 static void kick(struct http_req *r)
@@ -132,14 +144,11 @@ static void subscribe_form(struct http_req *r, int code, const char *error,
 			   const char *address, const char *name, const char *group)
 {
 	const struct list_cfg *l = r->list;
-	const char *title = l->title && *l->title ? l->title : l->name;
+	const char *title = config_list_title(l);
 	struct wv *v = http_view(r, title);
 	wv_textf(v, "title", "Join %s", title);
-	struct sbuf path = {0};
-	path_of(r, &path, "/subscribe");
 	char csrf[32];
-	http_csrf_make(r->hs, path.buf, csrf);
-	sbuf_free(&path);
+	csrf_make(r, csrf);
 	wv_text(v, "csrf", csrf);
 	wv_text(v, "error", error);
 	wv_text(v, "form_address", address);
@@ -165,11 +174,7 @@ void http_subscribe(struct http_req *r)
 		subscribe_form(r, 200, NULL, NULL, NULL, NULL);
 		return;
 	}
-	struct sbuf path = {0};
-	path_of(r, &path, "/subscribe");
-	int ok = post_allowed(r, path.buf);
-	sbuf_free(&path);
-	if (!ok)
+	if (!post_allowed(r))
 		return;
 	char address[300] = "", name[256] = "", group[80] = "";
 	if (http_param(r, 1, "address", address, sizeof address) <= 0 ||
@@ -198,7 +203,8 @@ void http_subscribe(struct http_req *r)
 	/* The same words whoever asks: a member, a stranger, or an address
 	 * past its limits all read this (and only the mailbox learns more). */
 	struct sbuf back = {0};
-	path_of(r, &back, "/");
+	http_list_path(&back, r->list);
+	sbuf_addc(&back, '/');
 	http_notice(r, 200, "Check your mail",
 		    "If this address can join, a mail is on its way to it: answer it, or follow "
 		    "its link, to complete your request.",
@@ -227,7 +233,7 @@ static void bad_token(struct http_req *r, enum subscribe_token_state state)
 static void confirm_page(struct http_req *r, const char *token, const struct store_token *tok,
 			 const struct list_cfg *l)
 {
-	const char *title = l->title && *l->title ? l->title : l->name;
+	const char *title = config_list_title(l);
 	int leave = !strcmp(tok->action, "leave");
 	r->list = l;
 	struct wv *v = http_view(r, leave ? "Confirm leaving" : "Confirm joining");
@@ -242,12 +248,8 @@ static void confirm_page(struct http_req *r, const char *token, const struct sto
 			 title);
 	wv_text(v, "button", leave ? "Yes, unsubscribe me" : "Yes, subscribe me");
 	wv_text(v, "token", token);
-	struct sbuf path = {0};
-	sbuf_adds(&path, "/confirm/");
-	sbuf_adds(&path, token);
 	char csrf[32];
-	http_csrf_make(r->hs, path.buf, csrf);
-	sbuf_free(&path);
+	csrf_make(r, csrf);
 	wv_text(v, "csrf", csrf);
 	wv_flag(v, "noindex", 1);
 	http_page(r, 200, "confirm", v, NULL, 0);
@@ -278,12 +280,7 @@ void http_confirm(struct http_req *r, const char *token)
 		store_token_clear(&tok);
 		return;
 	}
-	struct sbuf path = {0};
-	sbuf_adds(&path, "/confirm/");
-	sbuf_adds(&path, token);
-	int ok = post_allowed(r, path.buf);
-	sbuf_free(&path);
-	if (!ok)
+	if (!post_allowed(r))
 		return;
 	struct subscribe_web_result res = {0};
 	int rc = subscribe_web_confirm(r->hs->st, r->hs->cfg, r->hs->mail, token, r->ip,
@@ -355,7 +352,7 @@ void http_unsubscribe(struct http_req *r, const char *token)
 		return;
 	}
 	struct subscribe_web_result res = {0};
-	rc = subscribe_one_click(r->hs->st, r->hs->cfg, r->hs->mail, l, token, now_epoch(), &res);
+	rc = subscribe_web_one_click(r->hs->st, r->hs->cfg, r->hs->mail, l, token, now_epoch(), &res);
 	int found = res.found;
 	log_result(r, rc, &res);
 	if (rc != STORE_OK) {

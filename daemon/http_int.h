@@ -11,6 +11,10 @@
 #include "util.h"
 
 #define HTTP_MAX_SEGS 6
+/* The database time one request (or one mbox batch) may take: a page reads
+ * in milliseconds; past this something is pathological, and the event loop
+ * (mail too) must not wait for it. */
+#define HTTP_REQUEST_DB_MS 1000
 
 struct mbox_stream;
 struct http_cache;
@@ -48,6 +52,7 @@ struct http_req {
 	struct evhttp_request *req;
 	int head;                 /* HEAD: headers only */
 	int post;
+	int other;                /* PUT, DELETE, OPTIONS, PATCH: no route takes them */
 	char *segs[HTTP_MAX_SEGS]; /* the path's segments, percent-decoded */
 	size_t n_segs;
 	int trailing_slash;
@@ -84,7 +89,12 @@ int http_not_modified(struct http_req *r, const char *etag, int64_t lastmod);
 /* A new view with what every page shows (site, version, list fields when
  * the request names a list) and the page TITLE. */
 struct wv *http_view(struct http_req *r, const char *title);
-/* "/L" for the request's list, URL-encoded (static buffer per list). */
+/* Content-Disposition: attachment naming NAME (an ASCII fallback and the
+ * RFC 6266 filename* form), on R's response. */
+void http_attachment_header(struct http_req *r, const char *name);
+/* Does the website show list L (index, pages, join form)? */
+int http_list_shown(const struct list_cfg *l);
+/* Append "/L", the list's path, URL-encoded, to B. */
 void http_list_path(struct sbuf *b, const struct list_cfg *l);
 /* The site's base URL without a trailing slash. */
 void http_base(struct sbuf *b, const struct config *cfg);
@@ -92,9 +102,9 @@ void http_base(struct sbuf *b, const struct config *cfg);
  * else from the POST body): 1 found, 0 absent, -1 malformed or longer
  * than OUTLEN - 1. */
 int http_param(struct http_req *r, int from_body, const char *name, char *out, size_t outlen);
-/* Dates as shown on pages ("2026-11-30 06:42 UTC") and in datetime=. */
+/* A date as pages show it ("2026-11-30 06:42 UTC"; datetime= attributes
+ * take fmt_iso8601()). */
 void http_date_text(int64_t t, char out[32]);
-void http_date_iso(int64_t t, char out[32]);
 /* The time to show for a message: its Date when believable, else when we
  * received it. */
 int64_t http_msg_time(const struct store_archived *a);
@@ -105,9 +115,6 @@ int http_list_state(struct http_req *r, char *etag_part, size_t len, int64_t *la
 const char *http_cache_get(struct http_server *hs, const char *key, size_t *len);
 void http_cache_put(struct http_server *hs, const char *key, const char *body, size_t len);
 void http_cache_clear(struct http_server *hs);
-
-/* ---- CSRF (http_forms.c) ---- */
-void http_csrf_make(const struct http_server *hs, const char *path, char out[32]);
 
 /* ---- the pages ---- */
 void http_index(struct http_req *r);

@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    strcmp(info.content_type, p[i].content_type) != 0 || d[dlen] != '\0')
 			abort();
 		free(d);
-		msg_parts_free(&info, 1);
+		msg_part_clear(&info);
 	}
 	if (msg_parts_get(raw, size, n + 1, &d, &dlen, &info) != -1 || d != NULL)
 		abort();

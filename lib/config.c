@@ -389,6 +389,11 @@ const struct list_cfg *config_find_list(const struct config *cfg, const char *na
 	return NULL;
 }
 
+const char *config_list_title(const struct list_cfg *l)
+{
+	return l->title && *l->title ? l->title : l->name;
+}
+
 int config_is_list_domain(const struct config *cfg, const char *domain)
 {
 	for (size_t i = 0; i < cfg->n_lists; i++)

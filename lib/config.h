@@ -100,6 +100,8 @@ void config_free(struct config *cfg);
 const char *config_default_path(void);
 
 const struct list_cfg *config_find_list(const struct config *cfg, const char *name);
+/* What a list is called for people: its title, else its name. */
+const char *config_list_title(const struct list_cfg *l);
 
 /* Is D the domain of some list? (case-insensitive) */
 int config_is_list_domain(const struct config *cfg, const char *domain);

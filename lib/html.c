@@ -93,7 +93,7 @@ void html_escapes(struct sbuf *b, const char *s)
 		escape(b, s, strlen(s), 0);
 }
 
-void xml_escape(struct sbuf *b, const char *s, size_t n)
+void html_xml_escape(struct sbuf *b, const char *s, size_t n)
 {
 	escape(b, s, n, 1);
 }

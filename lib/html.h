@@ -38,7 +38,7 @@ void html_snippet(struct sbuf *b, const char *s);
 /* S[0..n) as XML 1.0 character data or attribute value (Atom): & < > " '
  * escaped, invalid UTF-8 becomes U+FFFD, and what XML does not allow (C0
  * controls but \t \n \r, U+FFFE, U+FFFF) dropped, as are DEL and C1. */
-void xml_escape(struct sbuf *b, const char *s, size_t n);
+void html_xml_escape(struct sbuf *b, const char *s, size_t n);
 
 /* S percent-encoded for a URL path segment or query value: all but the
  * unreserved characters (ALPHA DIGIT - . _ ~) become %XX. */

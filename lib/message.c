@@ -7,7 +7,7 @@
  * overflow or quadratic time.
  *
  * Everything runs on a lightly normalised copy of the input (see
- * normalize()); the synthetic Message-ID hashes the original bytes.
+ * msg_normalize()); the synthetic Message-ID hashes the original bytes.
  * Charset and text decoding live in msg_text.c. */
 #define _GNU_SOURCE /* memmem() */
 #include "message.h"
@@ -324,37 +324,6 @@ static void take_fields(struct msg_info *m, struct mailimf_fields *fields)
 	}
 }
 
-static char *normalize(const char *raw, size_t len, size_t *out_len)
-{
-	char *n = xmalloc(len + 2);
-	size_t i = 0, o = 0;
-	int in_header = 1, bol = 1;
-
-	if (len >= 5 && memcmp(raw, "From ", 5) == 0) {
-		while (i < len && raw[i] != '\n' && raw[i] != '\r')
-			i++;
-		i += i < len && raw[i] == '\r';
-		i += i < len && raw[i] == '\n';
-	}
-	for (; i < len; i++) {
-		char c = raw[i];
-		if (c == '\r' && (i + 1 == len || raw[i + 1] != '\n'))
-			c = '\n';
-		if (c == '\0' && in_header)
-			continue;
-		if (c == '\n' && bol)
-			in_header = 0; /* the empty line */
-		if (c != '\r')
-			bol = c == '\n';
-		n[o++] = c;
-	}
-	if (in_header && (o == 0 || n[o - 1] != '\n'))
-		n[o++] = '\n'; /* libetpan needs it to end the last field */
-	n[o] = '\0';
-	*out_len = o;
-	return n;
-}
-
 static char *synth_id(const char *raw, size_t len, const char *hostname)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -391,7 +360,7 @@ void msg_parse(const char *raw, size_t len, const char *hostname, struct msg_inf
 	out->parse_ok = 1;
 	if (!raw)
 		len = 0;
-	char *n = normalize(raw ? raw : "", len, &nlen);
+	char *n = msg_normalize(raw ? raw : "", len, &nlen);
 	msg_defuse_comments(n, msg_header_len(n, nlen));
 
 	/* A header that opens with a continuation line (or a line of blanks):

@@ -55,7 +55,7 @@ struct mailmime_content *msg_mime_content(struct mailmime_fields *mf)
 	return NULL;
 }
 
-static int is_attachment(struct mailmime_fields *mf)
+int msg_is_attachment(struct mailmime_fields *mf)
 {
 	for (clistiter *it = mf ? clist_begin(mf->fld_list) : NULL; it; it = clist_next(it)) {
 		struct mailmime_field *f = clist_content(it);
@@ -418,7 +418,7 @@ static void walk_entity(struct walk *w, const char *data, size_t len,
 		return;
 	}
 	/* The top-level body is the message's text even when marked attachment. */
-	if (depth > 0 && (kind == KIND_PLAIN || kind == KIND_HTML) && is_attachment(mf))
+	if (depth > 0 && (kind == KIND_PLAIN || kind == KIND_HTML) && msg_is_attachment(mf))
 		kind = KIND_OTHER;
 	if (kind == KIND_MESSAGE &&
 	    (enc == MAILMIME_MECHANISM_BASE64 || enc == MAILMIME_MECHANISM_QUOTED_PRINTABLE))
@@ -512,4 +512,45 @@ void msg_find_body(struct msg_info *m, const char *body, size_t len, struct mail
 		   const char *ctype)
 {
 	msg_walk_body(m, body, len, mf, ctype, NULL, NULL, NULL);
+}
+
+char *msg_normalize(const char *raw, size_t len, size_t *out_len)
+{
+	char *n = xmalloc(len + 2);
+	size_t i = 0, o = 0;
+	int in_header = 1, bol = 1;
+
+	if (len >= 5 && memcmp(raw, "From ", 5) == 0) {
+		while (i < len && raw[i] != '\n' && raw[i] != '\r')
+			i++;
+		i += i < len && raw[i] == '\r';
+		i += i < len && raw[i] == '\n';
+	}
+	for (; i < len; i++) {
+		if (!in_header) {
+			/* The body only loses its bare CRs: copy the runs between. */
+			const char *cr = memchr(raw + i, '\r', len - i);
+			size_t k = cr ? (size_t)(cr - raw) : len;
+			memcpy(n + o, raw + i, k - i);
+			o += k - i;
+			i = k;
+			if (i == len)
+				break;
+		}
+		char c = raw[i];
+		if (c == '\r' && (i + 1 == len || raw[i + 1] != '\n'))
+			c = '\n';
+		if (c == '\0' && in_header)
+			continue;
+		if (c == '\n' && bol)
+			in_header = 0;
+		if (c != '\r')
+			bol = c == '\n';
+		n[o++] = c;
+	}
+	if (in_header && (o == 0 || n[o - 1] != '\n'))
+		n[o++] = '\n';
+	n[o] = '\0';
+	*out_len = o;
+	return n;
 }

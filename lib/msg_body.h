@@ -1,5 +1,6 @@
-/* msg_body: the MIME walk of the message module. Internal: only message.c
- * and msg_body.c include it; everything else uses message.h. */
+/* msg_body: the MIME walk of the message module. Internal: the message
+ * module's files (message.c, msg_body.c, msg_parts.c) include it;
+ * everything else uses message.h or msg_parts.h. */
 #ifndef DIALOGUE_MSG_BODY_H
 #define DIALOGUE_MSG_BODY_H
 
@@ -8,6 +9,14 @@
 #include <libetpan/libetpan.h>
 
 #include "message.h"
+
+/* RAW[0..len) as the parser wants it: bare CR becomes LF, the header
+ * loses its NUL bytes and ends with a line break (libetpan needs one to
+ * end the last field), a leading mbox "From " line goes. *out_len gets
+ * the length; caller frees. */
+char *msg_normalize(const char *raw, size_t len, size_t *out_len);
+/* Does MF say Content-Disposition: attachment? */
+int msg_is_attachment(struct mailmime_fields *mf);
 
 /* Length of the header block at P: up to and including its empty line. */
 size_t msg_header_len(const char *p, size_t n);

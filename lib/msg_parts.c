@@ -42,51 +42,6 @@ static int is_wsp(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* ---- the message, read as msg_parse() reads it --------------------------- */
-
-/* message.c's normalize(): bare CR becomes LF, the header loses its NUL
- * bytes and ends with a line break, a leading mbox "From " line goes. */
-static char *normalize(const char *raw, size_t len, size_t *out_len)
-{
-	char *n = xmalloc(len + 2);
-	size_t i = 0, o = 0;
-	int in_header = 1, bol = 1;
-
-	if (len >= 5 && memcmp(raw, "From ", 5) == 0) {
-		while (i < len && raw[i] != '\n' && raw[i] != '\r')
-			i++;
-		i += i < len && raw[i] == '\r';
-		i += i < len && raw[i] == '\n';
-	}
-	for (; i < len; i++) {
-		if (!in_header) {
-			/* The body only loses its bare CRs: copy the runs between. */
-			const char *cr = memchr(raw + i, '\r', len - i);
-			size_t k = cr ? (size_t)(cr - raw) : len;
-			memcpy(n + o, raw + i, k - i);
-			o += k - i;
-			i = k;
-			if (i == len)
-				break;
-		}
-		char c = raw[i];
-		if (c == '\r' && (i + 1 == len || raw[i + 1] != '\n'))
-			c = '\n';
-		if (c == '\0' && in_header)
-			continue;
-		if (c == '\n' && bol)
-			in_header = 0;
-		if (c != '\r')
-			bol = c == '\n';
-		n[o++] = c;
-	}
-	if (in_header && (o == 0 || n[o - 1] != '\n'))
-		n[o++] = '\n';
-	n[o] = '\0';
-	*out_len = o;
-	return n;
-}
-
 /* ---- parameters ---------------------------------------------------------- */
 
 struct param {
@@ -419,19 +374,6 @@ static char *type_of(struct mailmime_fields *mf, enum msg_leaf_kind kind)
 	return r;
 }
 
-static int disposition_attachment(struct mailmime_fields *mf)
-{
-	for (clistiter *it = mf ? clist_begin(mf->fld_list) : NULL; it; it = clist_next(it)) {
-		struct mailmime_field *f = clist_content(it);
-		if (f->fld_type == MAILMIME_FIELD_DISPOSITION && f->fld_data.fld_disposition &&
-		    f->fld_data.fld_disposition->dsp_type &&
-		    f->fld_data.fld_disposition->dsp_type->dsp_type ==
-			    MAILMIME_DISPOSITION_TYPE_ATTACHMENT)
-			return 1;
-	}
-	return 0;
-}
-
 /* ---- the walk ------------------------------------------------------------ */
 
 static void on_leaf(void *ctx, const struct msg_leaf *l)
@@ -445,7 +387,7 @@ static void on_leaf(void *ctx, const struct msg_leaf *l)
 	char *name = param_get(msg_raw_field(f, "Content-Disposition"), "filename");
 	if (!name)
 		name = param_get(msg_raw_field(f, "Content-Type"), "name");
-	if (l->kind == MSG_LEAF_TEXT && !name && !disposition_attachment(l->mf))
+	if (l->kind == MSG_LEAF_TEXT && !name && !msg_is_attachment(l->mf))
 		return;
 	if (!c->c)
 		c->c = xcalloc(MSG_PARTS_MAX + 1, sizeof *c->c);
@@ -479,7 +421,7 @@ static void collect(const char *raw, size_t len, struct collect *c, char **norm)
 
 	memset(c, 0, sizeof *c);
 	memset(&m, 0, sizeof m);
-	char *n = normalize(raw ? raw : "", raw ? len : 0, &nlen);
+	char *n = msg_normalize(raw ? raw : "", raw ? len : 0, &nlen);
 	*norm = n;
 	msg_defuse_comments(n, msg_header_len(n, nlen));
 
@@ -614,7 +556,6 @@ static void describe(const struct cand *k, size_t index, size_t size, struct msg
 		p->filename = xasprintf("attachment-%zu", index);
 	p->content_type = xstrdup(k->type);
 	p->size = size;
-	p->list_ = 0;
 }
 
 /* ---- the interface ------------------------------------------------------- */
@@ -629,28 +570,26 @@ int msg_parts_list(const char *raw, size_t len, struct msg_part **out, size_t *n
 	*n = c.n;
 	if (c.n) {
 		*out = xcalloc(c.n, sizeof **out);
-		for (size_t i = 0; i < c.n; i++) {
+		for (size_t i = 0; i < c.n; i++)
 			describe(&c.c[i], i + 1, decoded_size(&c.c[i]), &(*out)[i]);
-		}
-		(*out)[0].list_ = 1;
 	}
 	free_cands(&c);
 	free(norm);
 	return 0;
 }
 
+void msg_part_clear(struct msg_part *p)
+{
+	free(p->filename);
+	free(p->content_type);
+	p->filename = p->content_type = NULL;
+}
+
 void msg_parts_free(struct msg_part *p, size_t n)
 {
-	if (!p)
-		return;
-	int list = n > 0 && p[0].list_;
-	for (size_t i = 0; i < n; i++) {
-		free(p[i].filename);
-		free(p[i].content_type);
-		p[i].filename = p[i].content_type = NULL;
-	}
-	if (list)
-		free(p);
+	for (size_t i = 0; p && i < n; i++)
+		msg_part_clear(&p[i]);
+	free(p);
 }
 
 int msg_parts_get(const char *raw, size_t len, size_t index, char **data, size_t *data_len,

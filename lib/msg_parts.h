@@ -19,7 +19,6 @@ struct msg_part {
 	char *content_type; /* "type/subtype" lowercase, as declared (the MIME
 	                       default when undeclared) */
 	size_t size;        /* decoded size in bytes */
-	int list_;          /* private: set on the first element of a list */
 };
 
 /* The attachments of RAW[0..len) (a message as stored: CRLF or LF) in MIME
@@ -30,14 +29,15 @@ struct msg_part {
  * MSG_PARTS_DEPTH. *out is NULL when *n is 0. Returns 0. Free with
  * msg_parts_free(*out, *n). */
 int msg_parts_list(const char *raw, size_t len, struct msg_part **out, size_t *n);
-/* Free the strings of P[0..n), and P itself when it is a list from
- * msg_parts_list() (not a struct filled by msg_parts_get()). */
+/* Free a list from msg_parts_list(): every element's strings and the array. */
 void msg_parts_free(struct msg_part *p, size_t n);
+/* Free the strings of one element (as filled by msg_parts_get()), not P. */
+void msg_part_clear(struct msg_part *p);
 
 /* The decoded bytes (base64, quoted-printable, or as they are) of
  * attachment INDEX (1-based, as listed by msg_parts_list()) in *data
  * (allocated, NUL-terminated beyond *data_len; caller frees) and its
- * description in *info (free with msg_parts_free(info, 1)). Returns 0, or
+ * description in *info (free with msg_part_clear(info)). Returns 0, or
  * -1 when there is no such attachment (then nothing is allocated). */
 int msg_parts_get(const char *raw, size_t len, size_t index, char **data, size_t *data_len,
 		  struct msg_part *info);

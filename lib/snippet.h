@@ -10,7 +10,8 @@
 
 /* Bytes of a body a snippet is looked for in, at most. */
 #define SNIPPET_SCAN_MAX 65536
-/* Words of a query that are marked, at most. */
+/* Words of a query that are marked, at most: the store searches 8 terms,
+ * and a term ("e-mail") may hold more than one word. */
 #define SNIPPET_MAX_WORDS 16
 
 /* A window of about 240 bytes of TEXT[0..len) (UTF-8) around the first word

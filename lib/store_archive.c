@@ -6,7 +6,6 @@
 #include "store_int.h"
 #include "util.h"
 
-/* Search terms beyond this many are ignored: each one costs an index scan. */
 /* Words of a query searched for, at most: each one costs the ranking and
  * the index a pass, and eight say what anyone looks for. */
 #define SEARCH_MAX_TERMS 8
@@ -95,7 +94,7 @@ static int is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
-/* Is WORD[0..n) among the first TERMS words of Q already (ASCII case
+/* Is WORD[0..n) among the words of Q before it already (ASCII case
  * folded)? A repeated word adds nothing to a search but its cost. */
 static int seen_before(const char *q, const char *word, size_t n)
 {

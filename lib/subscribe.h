@@ -180,7 +180,6 @@ struct subscribe_web_result {
 	enum subscribe_token_state state; /* confirm: the token's state */
 	int found;     /* one-click: a member held the token */
 	char *outcome; /* for the log */
-	char message[256]; /* BAD_*: what to tell the person */
 };
 void subscribe_web_result_clear(struct subscribe_web_result *r);
 
@@ -203,7 +202,7 @@ int subscribe_web_confirm(struct store *st, const struct config *cfg, const stru
 /* RFC 8058 one-click: the member of L whose unsubscribe token is TOKEN
  * leaves now (no confirmation: the POST is the confirmation) and gets the
  * goodbye mail. R->found = 0 when no member holds it. */
-int subscribe_one_click(struct store *st, const struct config *cfg, const struct templates *t,
+int subscribe_web_one_click(struct store *st, const struct config *cfg, const struct templates *t,
 			const struct list_cfg *l, const char *token, int64_t now,
 			struct subscribe_web_result *r);
 

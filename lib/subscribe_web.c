@@ -50,20 +50,19 @@ int subscribe_web_join(struct store *st, const struct config *cfg, const struct 
 {
 	struct membership_new m = {.address = address, .name = name, .stakeholder = stakeholder};
 	struct store_member row;
-	char *addr = NULL;
+	char *addr = NULL, msg[512];
 	struct subscribe_ctx c;
 
 	/* A typing mistake is told on the page, before any mail or counter:
 	 * it says nothing about who is a member. */
-	r->verdict = membership_check(l, &m, &row, &addr, r->message, sizeof r->message);
+	r->verdict = membership_check(l, &m, &row, &addr, msg, sizeof msg);
 	if (r->verdict != MEMBERSHIP_OK) {
 		free(addr);
 		/* A name that is not acceptable is dropped, as by mail. */
 		if (r->verdict != MEMBERSHIP_BAD_VALUE || !name || !*name)
 			return STORE_OK;
 		m.name = "";
-		r->verdict = membership_check(l, &m, &row, &addr, r->message,
-					      sizeof r->message);
+		r->verdict = membership_check(l, &m, &row, &addr, msg, sizeof msg);
 		if (r->verdict != MEMBERSHIP_OK) {
 			free(addr);
 			return STORE_OK;
@@ -113,7 +112,7 @@ int subscribe_web_confirm(struct store *st, const struct config *cfg, const stru
 	return finish(&c, rc, r);
 }
 
-int subscribe_one_click(struct store *st, const struct config *cfg, const struct templates *t,
+int subscribe_web_one_click(struct store *st, const struct config *cfg, const struct templates *t,
 			const struct list_cfg *l, const char *token, int64_t now,
 			struct subscribe_web_result *r)
 {

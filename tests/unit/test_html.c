@@ -16,7 +16,7 @@ static char *esc(const char *s, size_t n)
 static char *xesc(const char *s, size_t n)
 {
 	struct sbuf b = {0};
-	xml_escape(&b, s, n);
+	html_xml_escape(&b, s, n);
 	return sbuf_detach(&b);
 }
 

@@ -62,17 +62,17 @@ static void expect(const char *what, const char *msg, const struct want *w, size
 				CHECK(dlen == w[i].size && memcmp(data, w[i].data, dlen) == 0);
 			}
 			free(data);
-			msg_parts_free(&info, 1);
+			msg_part_clear(&info);
 		}
 		/* No attachment 0 or n+1; nothing to free then, but freeing is safe. */
 		char *data = (char *)"x";
 		size_t dlen = 7;
-		struct msg_part info = {(char *)"junk", (char *)"junk", 3, 1};
+		struct msg_part info = {(char *)"junk", (char *)"junk", 3};
 		CHECK_INT(msg_parts_get(raw, len, 0, &data, &dlen, &info), -1);
 		CHECK(data == NULL && dlen == 0 && info.filename == NULL);
-		msg_parts_free(&info, 1);
+		msg_part_clear(&info);
 		CHECK_INT(msg_parts_get(raw, len, np + 1, &data, &dlen, &info), -1);
-		msg_parts_free(&info, 1);
+		msg_part_clear(&info);
 		msg_parts_free(p, np);
 		free(raw);
 	}
@@ -275,7 +275,7 @@ static void test_broken(void)
 		CHECK_INT(msg_parts_get(b.buf, b.len, 100, &data, &dlen, &info), 0);
 		CHECK(dlen == 5 && memcmp(data, "PNG99", 5) == 0);
 		free(data);
-		msg_parts_free(&info, 1);
+		msg_part_clear(&info);
 		CHECK_INT(msg_parts_get(b.buf, b.len, 101, &data, &dlen, &info), -1);
 	}
 	msg_parts_free(p, n);
@@ -313,7 +313,7 @@ static void test_broken(void)
 	CHECK(dlen == 3 && memcmp(data, "A\0B", 3) == 0);
 	CHECK_INT(info.size, 3);
 	free(data);
-	msg_parts_free(&info, 1);
+	msg_part_clear(&info);
 
 	msg_parts_list(NULL, 0, &p, &n);
 	CHECK(p == NULL && n == 0);
@@ -378,7 +378,7 @@ static void sweep_file(struct sweep *s, const char *path)
 		CHECK(strchr(p[i].content_type, '/') != NULL);
 		s->named += strncmp(p[i].filename, "attachment-", 11) != 0;
 		free(data);
-		msg_parts_free(&info, 1);
+		msg_part_clear(&info);
 	}
 	char *data;
 	size_t dlen;
