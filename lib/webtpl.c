@@ -5,7 +5,6 @@
 #include "webtpl.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,133 +51,6 @@ struct webtpl {
 const char *const *webtpl_names(void)
 {
 	return page_names;
-}
-
-/* ---- values ---- */
-
-enum wv_kind { WV_TEXT, WV_HTML, WV_LIST };
-
-struct wv_entry {
-	char *name;
-	enum wv_kind kind;
-	char *s;
-	struct wv **items;
-	size_t n_items;
-};
-
-struct wv {
-	struct wv *parent;
-	struct wv_entry *e;
-	size_t n, cap;
-};
-
-struct wv *wv_new(void)
-{
-	return xcalloc(1, sizeof(struct wv));
-}
-
-void wv_free(struct wv *v)
-{
-	if (!v)
-		return;
-	for (size_t i = 0; i < v->n; i++) {
-		free(v->e[i].name);
-		free(v->e[i].s);
-		for (size_t j = 0; j < v->e[i].n_items; j++)
-			wv_free(v->e[i].items[j]);
-		free(v->e[i].items);
-	}
-	free(v->e);
-	free(v);
-}
-
-static struct wv_entry *entry_in(const struct wv *v, const char *name)
-{
-	for (size_t i = v->n; i-- > 0;)
-		if (!strcmp(v->e[i].name, name))
-			return &v->e[i];
-	return NULL;
-}
-
-/* The entry NAME of V, replacing a text or HTML value set before. */
-static struct wv_entry *entry_set(struct wv *v, const char *name, enum wv_kind kind)
-{
-	struct wv_entry *e = entry_in(v, name);
-	if (e && e->kind != WV_LIST && kind != WV_LIST) {
-		free(e->s);
-		e->s = NULL;
-		e->kind = kind;
-		return e;
-	}
-	if (e)
-		return e;
-	if (v->n == v->cap) {
-		v->cap = v->cap ? v->cap * 2 : 8;
-		v->e = xrealloc(v->e, v->cap * sizeof *v->e);
-	}
-	e = &v->e[v->n++];
-	memset(e, 0, sizeof *e);
-	e->name = xstrdup(name);
-	e->kind = kind;
-	return e;
-}
-
-void wv_text(struct wv *v, const char *name, const char *value)
-{
-	entry_set(v, name, WV_TEXT)->s = xstrdup(value ? value : "");
-}
-
-void wv_textf(struct wv *v, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
-	va_end(ap);
-	entry_set(v, name, WV_TEXT)->s = s;
-}
-
-void wv_html(struct wv *v, const char *name, char *html)
-{
-	entry_set(v, name, WV_HTML)->s = html ? html : xstrdup("");
-}
-
-void wv_flag(struct wv *v, const char *name, int on)
-{
-	wv_text(v, name, on ? "yes" : "");
-}
-
-struct wv *wv_item(struct wv *v, const char *name)
-{
-	struct wv_entry *e = entry_set(v, name, WV_LIST);
-	if (e->kind != WV_LIST) { /* was text: a list now */
-		free(e->s);
-		e->s = NULL;
-		e->kind = WV_LIST;
-	}
-	struct wv *item = wv_new();
-	item->parent = v;
-	e->items = xrealloc(e->items, (e->n_items + 1) * sizeof *e->items);
-	e->items[e->n_items++] = item;
-	return item;
-}
-
-static const struct wv_entry *lookup(const struct wv *v, const char *name)
-{
-	for (; v; v = v->parent) {
-		const struct wv_entry *e = entry_in(v, name);
-		if (e)
-			return e;
-	}
-	return NULL;
-}
-
-static int entry_empty(const struct wv_entry *e)
-{
-	if (!e)
-		return 1;
-	if (e->kind == WV_LIST)
-		return e->n_items == 0;
-	return !e->s || !e->s[0];
 }
 
 /* ---- compiling ---- */
@@ -403,7 +275,7 @@ static void render(const struct page *pg, size_t from, size_t to, const struct w
 			break;
 		case P_VAR:
 		case P_RAW:
-			e = lookup(v, p->s);
+			e = wv_lookup(v, p->s);
 			if (!e || e->kind == WV_LIST || !e->s)
 				break;
 			/* HTML values are ours whichever tag asks; text is always
@@ -414,17 +286,17 @@ static void render(const struct page *pg, size_t from, size_t to, const struct w
 				html_escapes(out, e->s);
 			break;
 		case P_SECTION:
-			e = lookup(v, p->s);
+			e = wv_lookup(v, p->s);
 			if (e && e->kind == WV_LIST) {
 				for (size_t j = 0; j < e->n_items; j++)
 					render(pg, i + 1, p->end, e->items[j], out);
-			} else if (!entry_empty(e)) {
+			} else if (!wv_empty(e)) {
 				render(pg, i + 1, p->end, v, out);
 			}
 			i = p->end;
 			break;
 		case P_INVERTED:
-			if (entry_empty(lookup(v, p->s)))
+			if (wv_empty(wv_lookup(v, p->s)))
 				render(pg, i + 1, p->end, v, out);
 			i = p->end;
 			break;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "util.h"
+#include "wv.h"
 
 struct webtpl;
 
@@ -31,22 +32,6 @@ void webtpl_free(struct webtpl *t);
  * (part of every ETag, so a reload invalidates cached pages). */
 const char *webtpl_css(const struct webtpl *t, size_t *len);
 const char *webtpl_tag(const struct webtpl *t);
-
-/* ---- the values a page is rendered with ---- */
-
-struct wv;
-struct wv *wv_new(void);
-void wv_free(struct wv *v);
-/* Text: escaped when rendered. Copies VALUE (NULL is ""). */
-void wv_text(struct wv *v, const char *name, const char *value);
-void wv_textf(struct wv *v, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* HTML made by our own code; V takes ownership of HTML (a malloc'd string). */
-void wv_html(struct wv *v, const char *name, char *html);
-/* A flag for sections: set means "yes". */
-void wv_flag(struct wv *v, const char *name, int on);
-/* Append an item to the list NAME and return it (owned by V). */
-struct wv *wv_item(struct wv *v, const char *name);
 
 /* Render page NAME with V into OUT inside the layout. -1 when there is no
  * such page. V gains "content". */
