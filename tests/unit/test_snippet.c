@@ -42,9 +42,16 @@ static void test_marks(void)
 	char *s = snip("The Garden of commons: garden, gardens and GARDEN.", "garden");
 	CHECK_STR(s, "The \x01Garden\x02 of commons: \x01garden\x02, gardens and \x01GARDEN\x02.");
 	free(s);
-	/* A phrase query marks each of its words; quotes and operators are not words. */
-	s = snip("one two three", "\"two\" \"three\" OR");
-	CHECK_STR(s, "one \x01two\x02 \x01three\x02");
+	/* The query as the store passes it (store_fts_query): each term in
+	 * double quotes, so a typed OR is a word searched for like any other.
+	 * Each word is marked wherever it occurs, in any case, OR included;
+	 * no quote, of the query or of the text, is ever inside a mark. */
+	s = snip("one two or \"three\", OR two", "\"two\" \"three\" \"OR\"");
+	CHECK_STR(s, "one \x01two\x02 \x01or\x02 \"\x01three\x02\", \x01OR\x02 \x01two\x02");
+	free(s);
+	/* A typed quote is doubled inside its term: still only the word. */
+	s = snip("say \"hi\" there", "\"\"\"hi\"\"\"");
+	CHECK_STR(s, "say \"\x01hi\x02\" there");
 	free(s);
 	/* No match in the body (it was in the subject): the start of the body. */
 	s = snip("Nothing here.", "absent");

@@ -107,22 +107,68 @@ static void test_errors(void)
 	load_error("{{}}", "bad name");
 }
 
+/* The source tree: DIALOGUE_SRC (ctest always sets it), else the tree this
+ * file was compiled from (__FILE__ ends in tests/unit/test_webtpl.c), or
+ * NULL when that is not known. Caller frees. */
+static char *source_dir(void)
+{
+	const char *env = getenv("DIALOGUE_SRC");
+	if (env && *env)
+		return xstrdup(env);
+	const char *file = __FILE__, *tail = "/tests/unit/test_webtpl.c";
+	size_t fl = strlen(file), tl = strlen(tail);
+	if (fl > tl && !strcmp(file + fl - tl, tail))
+		return xstrndup(file, fl - tl);
+	if (!strcmp(file, tail + 1))
+		return xstrdup(".");
+	return NULL;
+}
+
 /* The built-ins are the shipped files: loading config/web gives the same
  * tag as loading nothing from a directory without files. */
 static void test_builtins(void)
 {
 	char err[512];
-	const char *src = getenv("DIALOGUE_SRC");
 	struct webtpl *none = webtpl_load("/nonexistent-dir", err, sizeof err);
 	CHECK(none != NULL);
-	if (src) {
-		char dir[1024];
-		snprintf(dir, sizeof dir, "%s/config/web", src);
+	char *src = source_dir();
+	if (!src) {
+		fprintf(stderr,
+			"test_builtins: DIALOGUE_SRC is not set and %s does not say where the"
+			" source tree is: cannot compare the built-ins with config/web\n",
+			__FILE__);
+		CHECK(src != NULL);
+	} else {
+		char *dir = xasprintf("%s/config/web", src);
+		/* A missing file would load as its built-in copy and compare
+		 * equal: every one must be there. */
+		int all = 1;
+		for (const char *const *n = webtpl_names(); *n; n++) {
+			char *path = xasprintf("%s/%s.html", dir, *n);
+			struct stat sb;
+			if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+				fprintf(stderr, "test_builtins: no %s\n", path);
+				all = 0;
+			}
+			free(path);
+		}
+		char *css = xasprintf("%s/style.css", dir);
+		struct stat sb;
+		if (stat(css, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+			fprintf(stderr, "test_builtins: no %s\n", css);
+			all = 0;
+		}
+		free(css);
+		CHECK(all);
 		struct webtpl *shipped = webtpl_load(dir, err, sizeof err);
 		CHECK(shipped != NULL);
+		if (!shipped)
+			fprintf(stderr, "  load %s: %s\n", dir, err);
 		if (shipped && none)
 			CHECK_STR(webtpl_tag(shipped), webtpl_tag(none));
 		webtpl_free(shipped);
+		free(dir);
+		free(src);
 	}
 	if (!none)
 		return;
