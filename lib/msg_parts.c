@@ -495,7 +495,9 @@ static int b64val(unsigned char c)
 
 /* Base64, leniently: anything outside the alphabet is skipped, a partial
  * last group gives the bytes it holds, and '=' ends a group (so that
- * separately padded chunks, as some agents write them, decode too). */
+ * separately padded chunks, as some agents write them, decode too). Our
+ * own rather than libetpan's decoder: with B NULL it only counts, so the
+ * listing states exactly the size the download then sends. */
 static size_t add_base64(struct sbuf *b, const char *s, size_t n)
 {
 	unsigned acc = 0;
