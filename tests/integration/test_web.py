@@ -189,14 +189,16 @@ def the_form(page, method="post"):
 
 class Session:
     """A minimal user agent for form flows: keeps cookies the server sets
-    (if any) and sends them back, as a browser would."""
+    (if any) and sends them back, and says where its requests come from
+    (Sec-Fetch-Site: same-origin), as a browser would."""
 
     def __init__(self, port):
         self.port = port
         self.cookies = {}
 
     def _headers(self, extra=None):
-        h = dict(extra or {})
+        h = {"Sec-Fetch-Site": "same-origin"}
+        h.update(extra or {})
         if self.cookies:
             h["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
         return h
@@ -939,6 +941,31 @@ def test_web_join_with_stakeholder(web):
     ok_html(s.submit(url, cform, {}))
     m = members(web.conf, "forum")[who.lower()]
     assert m["status"] == "active" and m.get("stakeholder") == "business", m
+
+
+def test_programs_post_without_a_token(web):
+    """SPEC: POST /L/subscribe sends a confirmation, POST /confirm/TOKEN acts.
+    A program (no Sec-Fetch-Site, no Origin: not a browser, so nothing to
+    forge) needs no token; a token it sends must still be good."""
+    who = addr("script")
+    r = http_post(web.port, "/dialogue/subscribe", {"address": who, "name": "Script"})
+    assert r.status == 200, r
+    txn = wait_mail(web.sink, who)
+    url = confirm_url(web, txn)
+    assert not is_active(web.conf, who)
+    assert http_post(web.port, url, {"csrf": "x" * 22}).status == 403
+    assert not is_active(web.conf, who)
+    r = http_post(web.port, url, {})
+    assert r.status == 200, r
+    assert is_active(web.conf, who)
+    # a browser without the form's token is refused
+    other = addr("browserish")
+    r = http_post(web.port, "/dialogue/subscribe", {"address": other},
+                  headers={"Sec-Fetch-Site": "same-origin"})
+    assert r.status == 403, r
+    r = http_post(web.port, "/dialogue/subscribe", {"address": other},
+                  headers={"Origin": web.base})
+    assert r.status == 403, r
 
 
 def test_cross_site_posts_refused_even_with_a_token(web):
