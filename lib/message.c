@@ -352,60 +352,26 @@ static void fill(char **s)
 
 void msg_parse(const char *raw, size_t len, const char *hostname, struct msg_info *out)
 {
-	struct mailimf_fields *fields = NULL;
-	struct mailmime_fields *mf = NULL;
-	size_t nlen, idx = 0, hdr_start, hdr_end, body;
+	struct msg_head h;
+	size_t nlen;
 
 	memset(out, 0, sizeof *out);
-	out->parse_ok = 1;
 	if (!raw)
 		len = 0;
 	char *n = msg_normalize(raw ? raw : "", len, &nlen);
-	msg_defuse_comments(n, msg_header_len(n, nlen));
-
-	/* A header that opens with a continuation line (or a line of blanks):
-	 * skip those lines when a field follows, as other agents do. */
-	while (idx < nlen && (n[idx] == ' ' || n[idx] == '\t')) {
-		const char *e = memchr(n + idx, '\n', nlen - idx);
-		idx = e ? (size_t)(e - n) + 1 : nlen;
-	}
-	if (idx > 0) {
-		size_t k = idx;
-		while (k < nlen && n[k] > ' ' && n[k] < 0x7F && n[k] != ':')
-			k++;
-		if (k > idx && k < nlen && n[k] == ':')
-			out->parse_ok = 0;
-		else
-			idx = 0;
-	}
-	hdr_start = idx;
-	if (mailimf_envelope_and_optional_fields_parse(n, nlen, &idx, &fields) != MAILIMF_NO_ERROR) {
-		fields = NULL;
-		idx = hdr_start;
-	}
-	hdr_end = idx;
-	out->date_header = header_raw(n + hdr_start, hdr_end - hdr_start, "Date");
-	if (mailimf_crlf_parse(n, nlen, &idx) == MAILIMF_NO_ERROR || idx >= nlen) {
-		body = idx;
-	} else {
-		out->parse_ok = 0; /* no blank line: the rest is body */
-		body = hdr_end;
-	}
-	if (!fields || !clist_begin(fields->fld_list))
-		out->parse_ok = 0;
-
-	if (fields) {
-		take_fields(out, fields);
-		if (mailmime_fields_parse(fields, &mf) != MAILIMF_NO_ERROR)
-			mf = NULL;
-		char *ctype = msg_mime_content(mf) ? NULL
-					       : header_raw(n + hdr_start, hdr_end - hdr_start,
-							    "Content-Type");
+	msg_read_head(n, nlen, &h);
+	out->parse_ok = h.clean && h.fields && clist_begin(h.fields->fld_list);
+	out->date_header = header_raw(n + h.start, h.end - h.start, "Date");
+	if (h.fields) {
+		take_fields(out, h.fields);
+		char *ctype = msg_mime_content(h.mf) ? NULL
+						 : header_raw(n + h.start, h.end - h.start,
+							      "Content-Type");
 		if (ctype)
 			out->parse_ok = 0; /* present but unreadable */
 		free(ctype);
 	}
-	msg_find_body(out, n + body, nlen - body, mf, msg_raw_field(fields, "Content-Type"));
+	msg_find_body(out, n + h.body, nlen - h.body, h.mf, msg_raw_field(h.fields, "Content-Type"));
 
 	if (!out->message_id) {
 		out->message_id = synth_id(raw ? raw : "", len, hostname);
@@ -419,10 +385,7 @@ void msg_parse(const char *raw, size_t len, const char *hostname, struct msg_inf
 	fill(&out->references);
 	fill(&out->body_text);
 
-	if (mf)
-		mailmime_fields_free(mf);
-	if (fields)
-		mailimf_fields_free(fields);
+	msg_head_free(&h);
 	free(n);
 }
 

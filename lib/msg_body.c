@@ -554,3 +554,52 @@ char *msg_normalize(const char *raw, size_t len, size_t *out_len)
 	*out_len = o;
 	return n;
 }
+
+void msg_read_head(char *n, size_t nlen, struct msg_head *h)
+{
+	size_t idx = 0;
+	memset(h, 0, sizeof *h);
+	h->clean = 1;
+	msg_defuse_comments(n, msg_header_len(n, nlen));
+
+	/* A header that opens with a continuation line (or a line of blanks):
+	 * skip those lines when a field follows, as other agents do. */
+	while (idx < nlen && (n[idx] == ' ' || n[idx] == '\t')) {
+		const char *e = memchr(n + idx, '\n', nlen - idx);
+		idx = e ? (size_t)(e - n) + 1 : nlen;
+	}
+	if (idx > 0) {
+		size_t k = idx;
+		while (k < nlen && n[k] > ' ' && n[k] < 0x7F && n[k] != ':')
+			k++;
+		if (k > idx && k < nlen && n[k] == ':')
+			h->clean = 0;
+		else
+			idx = 0;
+	}
+	h->start = idx;
+	if (mailimf_envelope_and_optional_fields_parse(n, nlen, &idx, &h->fields) !=
+	    MAILIMF_NO_ERROR) {
+		h->fields = NULL;
+		idx = h->start;
+	}
+	h->end = idx;
+	if (mailimf_crlf_parse(n, nlen, &idx) == MAILIMF_NO_ERROR || idx >= nlen) {
+		h->body = idx;
+	} else {
+		h->clean = 0; /* no blank line: the rest is body */
+		h->body = h->end;
+	}
+	if (h->fields && mailmime_fields_parse(h->fields, &h->mf) != MAILIMF_NO_ERROR)
+		h->mf = NULL;
+}
+
+void msg_head_free(struct msg_head *h)
+{
+	if (h->mf)
+		mailmime_fields_free(h->mf);
+	if (h->fields)
+		mailimf_fields_free(h->fields);
+	h->mf = NULL;
+	h->fields = NULL;
+}

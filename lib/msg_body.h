@@ -15,6 +15,21 @@
  * end the last field), a leading mbox "From " line goes. *out_len gets
  * the length; caller frees. */
 char *msg_normalize(const char *raw, size_t len, size_t *out_len);
+/* The header of a message as msg_normalize() made it (N is modified: see
+ * msg_defuse_comments): its fields (NULL when unreadable) and their MIME
+ * fields (NULL when none), where it starts and ends, where the body
+ * starts, and CLEAN = 0 when it was not well formed (continuation lines
+ * before the first field, no empty line after the last). Free with
+ * msg_head_free. */
+struct msg_head {
+	struct mailimf_fields *fields;
+	struct mailmime_fields *mf;
+	size_t start, end, body;
+	int clean;
+};
+void msg_read_head(char *n, size_t nlen, struct msg_head *h);
+void msg_head_free(struct msg_head *h);
+
 /* Does MF say Content-Disposition: attachment? */
 int msg_is_attachment(struct mailmime_fields *mf);
 

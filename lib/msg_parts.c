@@ -413,52 +413,23 @@ static void free_cands(struct collect *c)
 /* The attachments of RAW into C, pointing into *NORM (caller frees). */
 static void collect(const char *raw, size_t len, struct collect *c, char **norm)
 {
-	struct mailimf_fields *fields = NULL;
-	struct mailmime_fields *mf = NULL;
+	struct msg_head h;
 	struct msg_info m;
-	size_t nlen, idx = 0, hdr_start, hdr_end, body;
+	size_t nlen;
 	const char *src = NULL;
 
 	memset(c, 0, sizeof *c);
 	memset(&m, 0, sizeof m);
 	char *n = msg_normalize(raw ? raw : "", raw ? len : 0, &nlen);
 	*norm = n;
-	msg_defuse_comments(n, msg_header_len(n, nlen));
-
-	/* As msg_parse(): leading continuation lines go when a field follows. */
-	while (idx < nlen && (n[idx] == ' ' || n[idx] == '\t')) {
-		const char *e = memchr(n + idx, '\n', nlen - idx);
-		idx = e ? (size_t)(e - n) + 1 : nlen;
-	}
-	if (idx > 0) {
-		size_t k = idx;
-		while (k < nlen && n[k] > ' ' && n[k] < 0x7F && n[k] != ':')
-			k++;
-		if (!(k > idx && k < nlen && n[k] == ':'))
-			idx = 0;
-	}
-	hdr_start = idx;
-	if (mailimf_envelope_and_optional_fields_parse(n, nlen, &idx, &fields) != MAILIMF_NO_ERROR) {
-		fields = NULL;
-		idx = hdr_start;
-	}
-	hdr_end = idx;
-	if (mailimf_crlf_parse(n, nlen, &idx) == MAILIMF_NO_ERROR || idx >= nlen)
-		body = idx;
-	else
-		body = hdr_end;
-	if (fields && mailmime_fields_parse(fields, &mf) != MAILIMF_NO_ERROR)
-		mf = NULL;
-
-	c->top = fields;
-	msg_walk_body(&m, n + body, nlen - body, mf, msg_raw_field(fields, "Content-Type"),
+	/* Read as msg_parse() reads it, so the body part is the same one. */
+	msg_read_head(n, nlen, &h);
+	c->top = h.fields;
+	msg_walk_body(&m, n + h.body, nlen - h.body, h.mf, msg_raw_field(h.fields, "Content-Type"),
 		      on_leaf, c, &src);
 	c->top = NULL;
 	msg_info_free(&m);
-	if (mf)
-		mailmime_fields_free(mf);
-	if (fields)
-		mailimf_fields_free(fields);
+	msg_head_free(&h);
 
 	for (size_t i = 0; src && i < c->n; i++) {
 		if (c->c[i].data == src) {
