@@ -245,7 +245,7 @@ static void test_header_facts(void)
 
 /* ---- moderation_decide on a real store ---- */
 
-static char tmpdir[] = "/tmp/dlg-moderation-XXXXXX";
+static char tmpdir[256];
 static struct config *cfg;
 static struct store *st;
 static char *db;
@@ -572,10 +572,8 @@ int main(void)
 	test_admin_commands();
 	test_header_facts();
 
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (testdb_mkdir(tmpdir, "dlg-moderation") < 0)
 		return 1;
-	}
 	char *conf = xasprintf("%s/dialogue.conf", tmpdir);
 	FILE *f = fopen(conf, "w");
 	fputs("[server]\nhostname = " DOMAIN "\ndatabase = t.db\n"
@@ -603,10 +601,7 @@ int main(void)
 		store_close(st);
 	}
 	config_free(cfg);
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-	free(cmd);
+	testdb_rmdir(tmpdir);
 	free(conf);
 	free(db);
 	return test_result();

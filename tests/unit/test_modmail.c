@@ -89,7 +89,7 @@ static void test_reply_reason(void)
 
 /* ---- a store and a config ---- */
 
-static char tmpdir[] = "/tmp/dlg-modmail-XXXXXX";
+static char tmpdir[256];
 static struct config *cfg;
 static struct store *st;
 static char *db;
@@ -689,10 +689,8 @@ int main(void)
 {
 	test_reply_reason();
 
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (testdb_mkdir(tmpdir, "dlg-modmail") < 0)
 		return 1;
-	}
 	char *conf = xasprintf("%s/dialogue.conf", tmpdir);
 	FILE *f = fopen(conf, "w");
 	fputs("[server]\nhostname = " DOMAIN "\ndatabase = t.db\n"
@@ -723,10 +721,7 @@ int main(void)
 		store_close(st);
 	}
 	config_free(cfg);
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-	free(cmd);
+	testdb_rmdir(tmpdir);
 	free(conf);
 	free(db);
 	return test_result();

@@ -12,34 +12,11 @@
 #include "util.h"
 
 static char tmpdir[256];
-static int db_seq;
-
-/* A fresh database path in the test directory. */
-static char *db_path(void)
-{
-	return xasprintf("%s/t%d.db", tmpdir, ++db_seq);
-}
-
-static struct store *open_ok(const char *path)
-{
-	char err[512] = "";
-	struct store *st = store_open(path, err, sizeof err);
-	if (!st)
-		fprintf(stderr, "store_open %s: %s\n", path, err);
-	CHECK(st != NULL);
-	return st;
-}
-
-/* A value read behind the store's back, to see what it really stored. */
-static int64_t sql_int(const char *path, const char *sql)
-{
-	return testdb_int(path, sql);
-}
 
 static void test_open_migrate(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st)
 		goto out;
 	CHECK_INT(store_user_version(st), STORE_SCHEMA_VERSION);
@@ -47,16 +24,16 @@ static void test_open_migrate(void)
 	CHECK_INT(store_check(st, err, sizeof err), STORE_OK);
 	CHECK_STR(store_errmsg(st), "");
 	store_close(st);
-	CHECK_INT(sql_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	CHECK_INT(testdb_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 
 	/* Reopening an up-to-date database changes nothing. */
-	st = open_ok(path);
+	st = testdb_open(path);
 	if (st)
 		CHECK_INT(store_user_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'archive_fts'"),
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'archive_fts'"),
 		  1);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'"), 1);
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'"), 1);
 out:
 	free(path);
 }
@@ -66,7 +43,7 @@ static void test_open_refused(void)
 	char err[512];
 
 	/* Written by a newer program: refused, untouched. */
-	char *path = db_path();
+	char *path = testdb_path(tmpdir);
 	sqlite3 *db;
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
 	CHECK(sqlite3_exec(db, "CREATE TABLE x(y); PRAGMA user_version = 99", NULL, NULL, NULL) ==
@@ -78,7 +55,7 @@ static void test_open_refused(void)
 	CHECK(strstr(err, "newer") != NULL);
 	CHECK(strstr(err, "99") != NULL);
 	store_close(st);
-	CHECK_INT(sql_int(path, "PRAGMA user_version"), 99);
+	CHECK_INT(testdb_int(path, "PRAGMA user_version"), 99);
 	free(path);
 
 	/* The caller creates directories, the store says clearly it could not. */
@@ -91,7 +68,7 @@ static void test_open_refused(void)
 	free(path);
 
 	/* Version 0 but not ours: the migration fails and says so. */
-	path = db_path();
+	path = testdb_path(tmpdir);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
 	CHECK(sqlite3_exec(db, "CREATE TABLE messages(x)", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
@@ -100,12 +77,12 @@ static void test_open_refused(void)
 	CHECK(st == NULL);
 	CHECK(strstr(err, "migration to schema 1") != NULL);
 	CHECK(strstr(err, "already exists") != NULL);
-	CHECK_INT(sql_int(path, "PRAGMA user_version"), 0);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'members'"), 0);
+	CHECK_INT(testdb_int(path, "PRAGMA user_version"), 0);
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'members'"), 0);
 	free(path);
 
 	/* Not a database at all. */
-	path = db_path();
+	path = testdb_path(tmpdir);
 	FILE *f = fopen(path, "w");
 	CHECK(f != NULL);
 	if (f) {
@@ -124,8 +101,8 @@ static const char msg1[] = "From: a@example.org\r\nSubject: one\r\n\r\nbody\0wit
 
 static void test_intake_processing(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -158,8 +135,8 @@ static void test_intake_processing(void)
 	CHECK_INT(store_accept_batch(st, in_bad, 2), STORE_ERR);
 	CHECK_INT(in_bad[0].id, 0);
 	CHECK(strlen(store_errmsg(st)) > 0);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM messages"), 4);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM envelope_rcpts"), 6);
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM messages"), 4);
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM envelope_rcpts"), 6);
 
 	struct store_pending *p;
 	size_t n;
@@ -233,16 +210,16 @@ static void test_intake_processing(void)
 
 	char *q = xasprintf("SELECT state = 'done' FROM messages WHERE id = %lld",
 			    (long long)in[0].id);
-	CHECK_INT(sql_int(path, q), 1);
+	CHECK_INT(testdb_int(path, q), 1);
 	free(q);
 	q = xasprintf("SELECT state = 'poison' FROM messages WHERE id = %lld",
 		      (long long)in[1].id);
-	CHECK_INT(sql_int(path, q), 1);
+	CHECK_INT(testdb_int(path, q), 1);
 	free(q);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM envelope_rcpts WHERE state = 'done'"), 4);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM envelope_rcpts WHERE state = 'new'"), 2);
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM envelope_rcpts WHERE state = 'done'"), 4);
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM envelope_rcpts WHERE state = 'new'"), 2);
 	/* The commit put synchronous back to FULL for the next intake. */
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM archive"), 3);
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM archive"), 3);
 
 	long c;
 	CHECK_INT(store_archive_count(st, "dialogue", &c), STORE_OK);
@@ -310,9 +287,9 @@ static void test_intake_processing(void)
 	CHECK(err[0] != '\0');
 	CHECK_INT(store_archive_reindex(st), STORE_OK);
 	CHECK_INT(store_check(st, err, sizeof err), STORE_OK);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM archive_fts WHERE archive_fts MATCH 'ghost'"),
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM archive_fts WHERE archive_fts MATCH 'ghost'"),
 		  0);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM archive_fts WHERE archive_fts MATCH 'body'"),
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM archive_fts WHERE archive_fts MATCH 'body'"),
 		  1);
 	store_close(st);
 	free(path);
@@ -362,8 +339,8 @@ static int64_t own_thread(struct store *st, const char *list, const char *msgid)
 
 static void test_threading(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -424,7 +401,7 @@ static void test_threading(void)
 	CHECK_INT(store_archive_search(st, "l", "batch", 0, &a, &n), STORE_OK);
 	CHECK_INT(n, 2);
 	store_archived_free(a, n);
-	CHECK_INT(sql_int(path, "SELECT count(*) FROM archive_fts WHERE archive_fts MATCH 'batch'"),
+	CHECK_INT(testdb_int(path, "SELECT count(*) FROM archive_fts WHERE archive_fts MATCH 'batch'"),
 		  2);
 	char err[256];
 	CHECK_INT(store_check(st, err, sizeof err), STORE_OK);
@@ -445,8 +422,8 @@ static void test_threading(void)
 
 static void test_search(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -519,8 +496,8 @@ static void test_search(void)
 
 static void test_members(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -657,9 +634,9 @@ static double now_ms(void)
 
 static void test_busy(void)
 {
-	char *path = db_path();
-	struct store *st1 = open_ok(path);
-	struct store *st2 = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st1 = testdb_open(path);
+	struct store *st2 = testdb_open(path);
 	if (!st1 || !st2)
 		goto out;
 	store_set_busy_timeout(st2, 200);
@@ -726,8 +703,8 @@ static int each_cb(void *arg, const struct store_archived *a, const char *raw, s
 
 static void test_each(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -752,22 +729,10 @@ static void test_each(void)
 	free(path);
 }
 
-static void cleanup(void)
-{
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-	free(cmd);
-}
-
 int main(void)
 {
-	const char *base = getenv("TMPDIR");
-	snprintf(tmpdir, sizeof tmpdir, "%s/test_store.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (testdb_mkdir(tmpdir, "test_store") < 0)
 		return 1;
-	}
 	log_set_level(LOG_LVL_WARN);
 	test_open_migrate();
 	test_open_refused();
@@ -777,6 +742,6 @@ int main(void)
 	test_members();
 	test_busy();
 	test_each();
-	cleanup();
+	testdb_rmdir(tmpdir);
 	return test_result();
 }

@@ -19,42 +19,6 @@
 #define DAY 86400
 
 static char tmpdir[256];
-static int db_seq;
-
-static char *db_path(void)
-{
-	return xasprintf("%s/w%d.db", tmpdir, ++db_seq);
-}
-
-static struct store *open_ok(const char *path)
-{
-	char err[512] = "";
-	struct store *st = store_open(path, err, sizeof err);
-	if (!st)
-		fprintf(stderr, "store_open %s: %s\n", path, err);
-	CHECK(st != NULL);
-	return st;
-}
-
-/* The text the one-row query SQL gives on the database at PATH (caller
- * frees), or NULL. */
-static char *sql_text(const char *path, const char *sql)
-{
-	sqlite3 *h;
-	sqlite3_stmt *s;
-	char *v = NULL;
-	if (sqlite3_open(path, &h) != SQLITE_OK)
-		return NULL;
-	if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK) {
-		if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
-			v = xstrdup((const char *)sqlite3_column_text(s, 0));
-		sqlite3_finalize(s);
-	} else {
-		fprintf(stderr, "sql: %s: %s\n", sql, sqlite3_errmsg(h));
-	}
-	sqlite3_close(h);
-	return v;
-}
 
 /* Archive one post of LIST received at RECEIVED; its archive id, or -1. */
 static int64_t post(struct store *st, const char *list, const char *msgid, const char *irt,
@@ -155,8 +119,8 @@ static void make_v5(const char *path)
  * computes from the archive rows of a schema 5 database. */
 static void test_migration(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -170,8 +134,8 @@ static void test_migration(void)
 	post(st, "m", "m@x", "r@x", "Elsewhere", "other list", FEB - 1);
 	store_close(st);
 
-	char *threads = sql_text(path, THREADS_DUMP);
-	char *months = sql_text(path, MONTHS_DUMP);
+	char *threads = testdb_text(path, THREADS_DUMP);
+	char *months = testdb_text(path, MONTHS_DUMP);
 	char *want = xasprintf("l,%lld,Root,%d,%lld,%d,3", (long long)r, JAN + 14 * DAY,
 			       (long long)r2, FEB + 3 * DAY);
 	CHECK(threads && strstr(threads, want) != NULL);
@@ -179,12 +143,12 @@ static void test_migration(void)
 	CHECK_STR(months, "l,2026-01,2,2;l,2026-02,2,0;m,2026-01,1,1");
 
 	make_v5(path);
-	st = open_ok(path);
+	st = testdb_open(path);
 	if (!st)
 		goto out;
 	CHECK_INT(store_user_version(st), 6);
-	char *threads5 = sql_text(path, THREADS_DUMP);
-	char *months5 = sql_text(path, MONTHS_DUMP);
+	char *threads5 = testdb_text(path, THREADS_DUMP);
+	char *months5 = testdb_text(path, MONTHS_DUMP);
 	CHECK_STR(threads5, threads);
 	CHECK_STR(months5, months);
 	free(threads5);
@@ -219,11 +183,11 @@ static void test_migration(void)
 	store_close(st);
 
 	/* An empty schema 5 database upgrades to empty tables. */
-	char *empty = db_path();
-	st = open_ok(empty);
+	char *empty = testdb_path(tmpdir);
+	st = testdb_open(empty);
 	store_close(st);
 	make_v5(empty);
-	st = open_ok(empty);
+	st = testdb_open(empty);
 	if (st)
 		CHECK_INT(store_user_version(st), 6);
 	store_close(st);
@@ -263,8 +227,8 @@ static const char *page(struct store *st, const char *list, const char *month, l
 
 static void test_threads(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -397,8 +361,8 @@ static void test_threads(void)
 
 static void test_thread_messages(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -518,8 +482,8 @@ static int balanced(const char *s)
 
 static void test_search_page(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -652,8 +616,8 @@ static void test_search_page(void)
 
 static void test_member_by_token(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -725,8 +689,8 @@ static int batch_cb(void *arg, const struct store_archived *a, const char *raw, 
 
 static void test_batch(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -877,8 +841,8 @@ static int cheap(const struct meter *m, const char *what)
  * each page query costs SQLite (see struct meter) on it. */
 static void test_scale(void)
 {
-	char *path = db_path();
-	struct store *st = open_ok(path);
+	char *path = testdb_path(tmpdir);
+	struct store *st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -906,7 +870,7 @@ static void test_scale(void)
 		    " INSERT INTO members(list, address, joined, unsub_token)"
 		    " SELECT 'big', 'm' || i || '@x', 1, 't' || i FROM n;"
 		    "COMMIT;");
-	st = open_ok(path);
+	st = testdb_open(path);
 	if (!st) {
 		free(path);
 		return;
@@ -1022,23 +986,10 @@ static void test_scale(void)
 	free(path);
 }
 
-static void cleanup(void)
-{
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-	free(cmd);
-}
-
 int main(void)
 {
-	const char *base = getenv("TMPDIR");
-	snprintf(tmpdir, sizeof tmpdir, "%s/test_store_web.XXXXXX",
-		 base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (testdb_mkdir(tmpdir, "test_store_web") < 0)
 		return 1;
-	}
 	log_set_level(LOG_LVL_WARN);
 	test_migration();
 	test_threads();
@@ -1047,6 +998,6 @@ int main(void)
 	test_member_by_token();
 	test_batch();
 	test_scale();
-	cleanup();
+	testdb_rmdir(tmpdir);
 	return test_result();
 }

@@ -16,7 +16,7 @@
 #include "token.h"
 #include "util.h"
 
-static char tmpdir[] = "/tmp/dlg-subscribe-XXXXXX";
+static char tmpdir[256];
 
 /* ---- tokens ---- */
 
@@ -470,10 +470,8 @@ int main(void)
 	test_token_hash();
 	test_commands();
 
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (testdb_mkdir(tmpdir, "dlg-subscribe") < 0)
 		return 1;
-	}
 	char *conf = xasprintf("%s/dialogue.conf", tmpdir);
 	FILE *f = fopen(conf, "w");
 	fputs("[server]\nhostname = lists.example.org\ndatabase = t.db\n"
@@ -500,10 +498,7 @@ int main(void)
 		store_close(st);
 	}
 	config_free(cfg);
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-	free(cmd);
+	testdb_rmdir(tmpdir);
 	free(conf);
 	free(db);
 	return test_result();
