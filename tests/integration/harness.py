@@ -431,6 +431,19 @@ def ctl(conf, *args, timeout=60):
     return json.loads(p.stdout)
 
 
+def ctl_ok(conf, *args, timeout=30):
+    """dialoguectl --json ARGS, retried while the database is busy (the
+    daemon may be committing); any other failure raises CtlError."""
+    box = []
+
+    def attempt():
+        box[:] = [ctl(conf, *args)]
+        return True
+    wait_for(attempt, timeout, interval=0.1, ignore=(CtlBusy,),
+             what="dialoguectl " + " ".join(map(str, args)))
+    return box[0]
+
+
 def strip_brackets(mid):
     mid = (mid or "").strip()
     if mid.startswith("<") and mid.endswith(">"):

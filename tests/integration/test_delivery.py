@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import CtlBusy, CtlError, ctl, deliver, make_message, new_msgid, wait_for  # noqa: E402
+from harness import ctl_ok, CtlBusy, CtlError, ctl, deliver, make_message, new_msgid, wait_for  # noqa: E402
 from sink import Sink  # noqa: E402
 
 LIST = "dialogue"
@@ -52,16 +52,6 @@ def sink():
 
 # ---------------------------------------------------------------- helpers
 
-def ctl_ok(conf, *args, timeout=30):
-    """dialoguectl --json ARGS, retried while the database is busy."""
-    box = []
-
-    def attempt():
-        box[:] = [ctl(conf, *args)]
-        return True
-    wait_for(attempt, timeout, interval=0.1, ignore=(CtlBusy,),
-             what="dialoguectl " + " ".join(map(str, args)))
-    return box[0]
 
 
 def ctl_fails(conf, *args):

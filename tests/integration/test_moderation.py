@@ -28,7 +28,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import CtlBusy, CtlError, T, ctl, deliver, make_message, new_msgid, wait_for  # noqa: E402
+from harness import ctl_ok, CtlBusy, CtlError, T, ctl, deliver, make_message, new_msgid, wait_for  # noqa: E402
 from sink import Sink  # noqa: E402
 
 DOMAIN = harness.HOSTNAME
@@ -79,15 +79,6 @@ def addr(local):
     return "%s.%s@example.net" % (local, uuid.uuid4().hex[:8])
 
 
-def ctl_ok(conf, *args, timeout=30):
-    box = []
-
-    def attempt():
-        box[:] = [ctl(conf, *args)]
-        return True
-    wait_for(attempt, timeout, interval=0.1, ignore=(CtlBusy,),
-             what="dialoguectl " + " ".join(map(str, args)))
-    return box[0]
 
 
 def ctl_fails(conf, *args):

@@ -22,7 +22,6 @@ import smtplib
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -32,7 +31,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import CtlBusy, CtlError, T, ctl, wait_for  # noqa: E402
+from harness import ctl_ok, CtlBusy, CtlError, T, ctl, wait_for  # noqa: E402
 from sink import Sink  # noqa: E402
 
 DOMAIN = harness.HOSTNAME
@@ -158,15 +157,6 @@ def token_of(msg):
     return token
 
 
-def ctl_ok(conf, *args, timeout=30):
-    box = []
-
-    def attempt():
-        box[:] = [ctl(conf, *args)]
-        return True
-    wait_for(attempt, timeout, interval=0.1, ignore=(CtlBusy,),
-             what="dialoguectl " + " ".join(map(str, args)))
-    return box[0]
 
 
 def ctl_fails(conf, *args):

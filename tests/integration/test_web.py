@@ -30,7 +30,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import (CtlBusy, T, assert_security_headers, ctl, http_get, http_post,  # noqa: E402
+from harness import (T, assert_security_headers, ctl_ok, http_get, http_post,  # noqa: E402
                      http_raw, http_request, links_to, parse_page, rel_link, resolve, wait_for)
 from sink import Sink  # noqa: E402
 
@@ -119,15 +119,6 @@ def harness_ts(iso):
     return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
 
 
-def ctl_ok(conf, *args, timeout=30):
-    box = []
-
-    def attempt():
-        box[:] = [ctl(conf, *args)]
-        return True
-    wait_for(attempt, timeout, interval=0.1, ignore=(CtlBusy,),
-             what="dialoguectl " + " ".join(map(str, args)))
-    return box[0]
 
 
 def members(conf, lst="dialogue"):

@@ -32,7 +32,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from harness import CtlBusy, T, ctl, wait_for  # noqa: E402
+from harness import T, wait_for  # noqa: E402
 from sink import Sink  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -185,14 +185,8 @@ def browser(tmp_path):
 
 
 def is_active(conf, address):
-    box = []
-
-    def attempt():
-        box[:] = [ctl(conf, "members", "list", LIST)]
-        return True
-    wait_for(attempt, 30, interval=0.1, ignore=(CtlBusy,), what="dialoguectl members list")
     return any(m["address"].lower() == address.lower() and m["status"] == "active"
-               for m in box[0])
+               for m in harness.ctl_ok(conf, "members", "list", LIST))
 
 
 def find_link(b, href_pattern):
