@@ -271,34 +271,49 @@ int64_t http_msg_time(const struct store_archived *a)
 }
 
 /* Last-Modified of a list's pages: when this process first saw the list
- * in STATE (an archive change or a reload), never before SINCE (the newest
- * message's arrival, for the first sight after a start) and always later
- * than the state before it. The newest message's received time alone can
- * go back (a held post approved late is archived with its arrival time),
- * and two changes within one second would share a date, so that a client
- * asking If-Modified-Since could be told nothing changed. */
-static int64_t list_changed(struct http_server *hs, const char *list, const char *state,
-			    int64_t since)
+ * in its current STATE (an archive change or a reload), always later than
+ * the state before; at the first sight after a start, the newest message's
+ * arrival or the start. The arrival of the newest message alone can go
+ * back (a held post approved late is archived with its arrival time), and
+ * two changes within one second would share a date, so that a client
+ * asking If-Modified-Since could be told nothing changed. Only a new state
+ * costs a query. */
+static int list_changed(struct http_req *r, const char *state, int64_t last_id,
+			int64_t *changed)
 {
+	struct http_server *hs = r->hs;
 	struct http_list_seen *seen = NULL;
-	for (size_t i = 0; i < hs->n_seen; i++)
-		if (!strcmp(hs->seen[i].list, list))
+	for (size_t i = 0; i < hs->n_seen && !seen; i++)
+		if (!strcmp(hs->seen[i].list, r->list->name))
 			seen = &hs->seen[i];
-	if (!seen) {
+	if (seen && !strcmp(seen->state, state)) {
+		*changed = seen->changed;
+		return STORE_OK;
+	}
+	if (seen) {
+		int64_t now = now_epoch();
+		seen->changed = now > seen->changed ? now : seen->changed + 1;
+	} else {
+		int64_t since = hs->loaded;
+		struct store_archived a;
+		int rc = last_id ? store_archive_get(hs->st, last_id, &a) : STORE_NOTFOUND;
+		if (rc == STORE_OK) {
+			if (a.received > since)
+				since = a.received;
+			store_archived_clear(&a);
+		} else if (rc != STORE_NOTFOUND) {
+			return rc;
+		}
 		hs->seen = xrealloc(hs->seen, (hs->n_seen + 1) * sizeof *hs->seen);
 		seen = &hs->seen[hs->n_seen++];
-		seen->list = xstrdup(list);
-		seen->state = xstrdup(state);
+		seen->list = xstrdup(r->list->name);
+		seen->state = NULL;
 		seen->changed = since;
-		return seen->changed;
 	}
-	if (strcmp(seen->state, state)) {
-		int64_t now = now_epoch();
-		free(seen->state);
-		seen->state = xstrdup(state);
-		seen->changed = now > seen->changed ? now : seen->changed + 1;
-	}
-	return seen->changed;
+	free(seen->state);
+	seen->state = xstrdup(state);
+	*changed = seen->changed;
+	return STORE_OK;
 }
 
 int http_list_state(struct http_req *r, char *etag_part, size_t len, int64_t *lastmod)
@@ -308,23 +323,13 @@ int http_list_state(struct http_req *r, char *etag_part, size_t len, int64_t *la
 	int rc = store_archive_stats(r->hs->st, r->list->name, &count, &last);
 	if (rc != STORE_OK)
 		return rc;
-	*lastmod = r->hs->loaded;
-	if (last) {
-		struct store_archived a;
-		if (store_archive_get(r->hs->st, last, &a) == STORE_OK) {
-			if (a.received > *lastmod)
-				*lastmod = a.received;
-			store_archived_clear(&a);
-		}
-	}
 	/* The list's name too: two empty lists have the same count and last
 	 * id, and a page (or the cache) must never stand in for another's. */
 	struct sbuf name = {0};
 	html_url_part(&name, r->list->name);
 	snprintf(etag_part, len, "%s-%ld-%lld-%s", name.buf, count, (long long)last, r->hs->tag);
 	sbuf_free(&name);
-	*lastmod = list_changed(r->hs, r->list->name, etag_part, *lastmod);
-	return STORE_OK;
+	return list_changed(r, etag_part, last, lastmod);
 }
 
 /* ---- routing ---- */
