@@ -321,14 +321,10 @@ static void size_text(size_t n, char out[32])
 		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
 }
 
-static void add_attachments(struct http_req *r, struct wv *v, int64_t id)
+static void add_attachments(struct wv *v, const char *raw, size_t len)
 {
-	char *raw = NULL;
-	size_t len = 0;
 	struct msg_part *parts = NULL;
 	size_t n = 0;
-	if (store_archive_raw(r->hs->st, id, &raw, &len, NULL) != STORE_OK)
-		return;
 	msg_parts_list(raw, len, &parts, &n);
 	for (size_t i = 0; i < n; i++) {
 		char size[32];
@@ -341,7 +337,19 @@ static void add_attachments(struct http_req *r, struct wv *v, int64_t id)
 	}
 	wv_flag(v, "attachments", n > 0);
 	msg_parts_free(parts, n);
-	free(raw);
+}
+
+/* Archived message ID, when it is the request's list's (STORE_NOTFOUND
+ * otherwise, whatever other list holds it). Without its body: a page
+ * served from the cache, or a 304, needs none. */
+static int message_of_list(struct http_req *r, int64_t id, struct store_archived *a)
+{
+	int rc = store_archive_get(r->hs->st, id, a);
+	if (rc == STORE_OK && strcmp(a->list, r->list->name) != 0) {
+		store_archived_clear(a);
+		rc = STORE_NOTFOUND;
+	}
+	return rc;
 }
 
 static void reply_url(struct wv *v, const struct list_cfg *l, const struct store_archived *a)
@@ -367,31 +375,35 @@ static void reply_url(struct wv *v, const struct list_cfg *l, const struct store
 void http_message_page(struct http_req *r, int64_t id)
 {
 	struct store_archived a;
-	char *body = NULL, state[96], etag[200];
+	char *body = NULL, *raw = NULL, state[96] = "", etag[200];
+	size_t len = 0;
 	int64_t prev = 0, next = 0, lastmod = 0;
-	int rc = store_archive_get_in(r->hs->st, r->list->name, id, &a, &body);
+	int rc = message_of_list(r, id, &a);
 	if (rc == STORE_NOTFOUND) {
 		http_not_found(r);
 		return;
 	}
-	if (rc == STORE_OK)
-		rc = store_thread_neighbours(r->hs->st, r->list->name, a.thread_id, id, &prev,
-					     &next);
-	if (rc == STORE_OK)
-		rc = http_list_state(r, state, sizeof state, &lastmod);
 	if (rc != STORE_OK) {
-		if (rc != STORE_NOTFOUND)
-			store_archived_clear(&a);
-		free(body);
 		http_busy(r);
 		return;
 	}
+	rc = store_thread_neighbours(r->hs->st, r->list->name, a.thread_id, id, &prev, &next);
+	if (rc == STORE_OK)
+		rc = http_list_state(r, state, sizeof state, &lastmod);
 	/* The page changes only when a message is archived (its thread links)
 	 * or the site is reloaded: the list's state covers both. */
 	snprintf(etag, sizeof etag, "\"m%lld-%s\"", (long long)id, state);
-	if (http_not_modified(r, etag, lastmod) || http_send_cached(r, etag, lastmod)) {
+	if (rc == STORE_OK &&
+	    (http_not_modified(r, etag, lastmod) || http_send_cached(r, etag, lastmod))) {
 		store_archived_clear(&a);
-		free(body);
+		return;
+	}
+	/* One read of the stored message for its text and its attachments. */
+	if (rc == STORE_OK)
+		rc = store_archive_raw(r->hs->st, id, &raw, &len, &body);
+	if (rc != STORE_OK) {
+		store_archived_clear(&a);
+		http_busy(r);
 		return;
 	}
 	struct wv *v = http_view(r, a.subject && *a.subject ? a.subject : "(no subject)");
@@ -405,7 +417,8 @@ void http_message_page(struct http_req *r, int64_t id)
 	if (next)
 		wv_textf(v, "next_id", "%lld", (long long)next);
 	reply_url(v, r->list, &a);
-	add_attachments(r, v, id);
+	add_attachments(v, raw, len);
+	free(raw);
 	free(body);
 	store_archived_clear(&a);
 	http_page(r, 200, "message", v, etag, lastmod);
@@ -416,10 +429,21 @@ void http_message_page(struct http_req *r, int64_t id)
 void http_attachment(struct http_req *r, int64_t id, long n)
 {
 	struct store_archived a;
-	char *body = NULL, *raw = NULL, *data = NULL;
+	char *raw = NULL, *data = NULL;
 	size_t len = 0, dlen = 0;
 	struct msg_part info;
-	int rc = store_archive_get_in(r->hs->st, r->list->name, id, &a, &body);
+	int rc = message_of_list(r, id, &a);
+	if (rc == STORE_OK)
+		store_archived_clear(&a);
+	char etag[64];
+	snprintf(etag, sizeof etag, "\"a%lld-%ld\"", (long long)id, n);
+	if (rc == STORE_OK && http_not_modified(r, etag, 0))
+		return;
+	if (rc == STORE_OK)
+		rc = store_archive_raw(r->hs->st, id, &raw, &len, NULL);
+	if (rc == STORE_OK && msg_parts_get(raw, len, (size_t)n, &data, &dlen, &info) < 0)
+		rc = STORE_NOTFOUND;
+	free(raw);
 	if (rc != STORE_OK) {
 		if (rc == STORE_NOTFOUND)
 			http_not_found(r);
@@ -427,19 +451,6 @@ void http_attachment(struct http_req *r, int64_t id, long n)
 			http_busy(r);
 		return;
 	}
-	store_archived_clear(&a);
-	free(body);
-	char etag[64];
-	snprintf(etag, sizeof etag, "\"a%lld-%ld\"", (long long)id, n);
-	if (http_not_modified(r, etag, 0))
-		return;
-	if (store_archive_raw(r->hs->st, id, &raw, &len, NULL) != STORE_OK ||
-	    msg_parts_get(raw, len, (size_t)n, &data, &dlen, &info) < 0) {
-		free(raw);
-		http_not_found(r);
-		return;
-	}
-	free(raw);
 	/* Never rendered by the browser: whatever the mail said it is, it is
 	 * downloaded as bytes (no sniffing, no inline HTML or SVG). */
 	http_attachment_header(r, info.filename);
